@@ -1,0 +1,40 @@
+"""``codex-oss``: the command line. Each command group lives in its own module, loaded lazily
+so that ``codex-oss verify-log`` does not import the HTTP server."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> "module:attribute"; the module is imported only when the command runs.
+COMMANDS: dict[str, str] = {
+    "mission": "bridge.cli.mission:mission",
+    "validate-handoff": "bridge.cli.mission:validate_handoff",
+    "verify-log": "bridge.cli.audit:verify_log",
+    "show-summary": "bridge.cli.audit:show_summary",
+    "audit-mission": "bridge.cli.audit:audit_mission",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="opencode-bridge", prog_name="codex-oss")
+def main() -> None:
+    """Govern open-source subagents for Codex: bridge, missions, evidence and proofs.
+
+    Exit codes: 0 ok, 1 a check failed, 2 usage error.
+    """

@@ -1,0 +1,29 @@
+"""Canonical JSON and content hashes: the byte form everything hashed in the project uses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialise ``obj`` the one way the event log and every hash agree on."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """UTF-8 bytes of :func:`canonical_json`."""
+    return canonical_json(obj).encode("utf-8")
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """Plain hex SHA-256 of bytes (text is hashed as UTF-8)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def tagged_sha256(data: bytes | str) -> str:
+    """``"sha256:" + hexdigest``, the form hashes take in events and artifacts."""
+    return "sha256:" + sha256_hex(data)

@@ -1,0 +1,395 @@
+"""MissionV1: the contract a delegated task must satisfy before the runtime admits it.
+
+Validation is strict (unknown fields and enum values are errors that name the field). Budgets a
+handoff leaves out take the tier's defaults; budgets above the tier's caps are clamped by
+:func:`compile_mission`, which reports every clamp so the log can record it. Values far beyond
+any cap are refused outright: they signal a broken or hostile handoff, not a generous one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION = "oss_agent_mission.v1"
+
+
+class Tier(StrEnum):
+    A2 = "A2"
+    A3 = "A3"
+    A4 = "A4"
+    A5 = "A5"
+    A6 = "A6"
+
+
+class Mode(StrEnum):
+    GUIDED_EXPLORATION = "guided_exploration"
+    MANAGED_INVESTIGATION = "managed_investigation"
+    PATCH_PROPOSAL = "patch_proposal"
+    BOUNDED_IMPLEMENTATION = "bounded_implementation"
+    CRITICAL_IMPLEMENTATION = "critical_implementation"
+
+
+class RiskTier(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    CRITICAL = "critical"
+
+
+class ToolClass(StrEnum):
+    READ = "read"
+    SEARCH = "search"
+    LIST = "list"
+    GIT = "git"
+
+
+class StopCondition(StrEnum):
+    ANSWER_FOUND = "answer_found"
+    SCOPE_EXHAUSTED = "scope_exhausted"
+    BLOCKED_SOURCE = "blocked_source"
+    CONTRADICTION = "contradiction"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+class RequiredOutput(StrEnum):
+    FINDINGS = "findings"
+    FILES_INSPECTED = "files_inspected"
+    COMMANDS_RUN = "commands_run"
+    UNCERTAINTIES = "uncertainties"
+    CAVEATS = "caveats"
+    ESCALATION_RECOMMENDATION = "escalation_recommendation"
+    PATCH_INTENT = "patch_intent"
+    VERIFICATION_RESULTS = "verification_results"
+
+
+MODE_OF_TIER: dict[Tier, Mode] = {
+    Tier.A2: Mode.GUIDED_EXPLORATION,
+    Tier.A3: Mode.MANAGED_INVESTIGATION,
+    Tier.A4: Mode.PATCH_PROPOSAL,
+    Tier.A5: Mode.BOUNDED_IMPLEMENTATION,
+    Tier.A6: Mode.CRITICAL_IMPLEMENTATION,
+}
+WRITE_TIERS = frozenset({Tier.A5, Tier.A6})
+PATCH_TIERS = frozenset({Tier.A4, Tier.A5, Tier.A6})
+REPORT_SCHEMAS = ("managed_investigation_report.v1",)
+
+BUDGET_FIELDS = (
+    "tool_budget",
+    "time_budget_seconds",
+    "max_model_calls",
+    "max_files_to_inspect",
+    "max_total_observation_bytes",
+    "max_duplicate_actions",
+    "max_files_changed",
+    "max_patch_bytes",
+)
+
+# (default, cap) per tier and budget. Patch budgets are None below A4.
+TIER_BUDGETS: dict[Tier, dict[str, tuple[int, int] | None]] = {
+    Tier.A2: {
+        "tool_budget": (8, 12),
+        "time_budget_seconds": (120, 180),
+        "max_model_calls": (10, 16),
+        "max_files_to_inspect": (8, 12),
+        "max_total_observation_bytes": (65_536, 131_072),
+        "max_duplicate_actions": (1, 2),
+        "max_files_changed": None,
+        "max_patch_bytes": None,
+    },
+    Tier.A3: {
+        "tool_budget": (24, 40),
+        "time_budget_seconds": (300, 600),
+        "max_model_calls": (30, 50),
+        "max_files_to_inspect": (24, 40),
+        "max_total_observation_bytes": (262_144, 524_288),
+        "max_duplicate_actions": (2, 3),
+        "max_files_changed": None,
+        "max_patch_bytes": None,
+    },
+    Tier.A4: {
+        "tool_budget": (24, 40),
+        "time_budget_seconds": (300, 600),
+        "max_model_calls": (30, 50),
+        "max_files_to_inspect": (24, 40),
+        "max_total_observation_bytes": (262_144, 524_288),
+        "max_duplicate_actions": (2, 3),
+        "max_files_changed": (3, 5),
+        "max_patch_bytes": (16_384, 65_536),
+    },
+    Tier.A5: {
+        "tool_budget": (32, 60),
+        "time_budget_seconds": (600, 900),
+        "max_model_calls": (40, 70),
+        "max_files_to_inspect": (32, 60),
+        "max_total_observation_bytes": (524_288, 1_048_576),
+        "max_duplicate_actions": (2, 3),
+        "max_files_changed": (5, 10),
+        "max_patch_bytes": (32_768, 131_072),
+    },
+    Tier.A6: {
+        "tool_budget": (40, 80),
+        "time_budget_seconds": (900, 1800),
+        "max_model_calls": (50, 90),
+        "max_files_to_inspect": (40, 80),
+        "max_total_observation_bytes": (524_288, 2_097_152),
+        "max_duplicate_actions": (2, 3),
+        "max_files_changed": (5, 10),
+        "max_patch_bytes": (32_768, 131_072),
+    },
+}
+# Anything above this is refused rather than clamped: no tier comes near it.
+ABUSIVE_LIMIT: dict[str, int] = {
+    "tool_budget": 10_000,
+    "time_budget_seconds": 86_400,
+    "max_model_calls": 10_000,
+    "max_files_to_inspect": 100_000,
+    "max_total_observation_bytes": 1 << 30,
+    "max_duplicate_actions": 1_000,
+    "max_files_changed": 10_000,
+    "max_patch_bytes": 1 << 30,
+}
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "cmd", "powershell", "pwsh"})
+SHELL_METACHARS = set(";|&$`<>")
+
+ScopePath = Annotated[str, Field(min_length=1, max_length=512)]
+PositiveInt = Annotated[int, Field(strict=True, gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class VerificationSpec(_Strict):
+    """Commands an A5/A6 mission may run in its worktree: argv lists, matched exactly."""
+
+    commands: list[list[str]] = Field(default_factory=list, max_length=16)
+    timeout_seconds: Annotated[int, Field(strict=True, gt=0, le=1800)] = 120
+
+    @field_validator("commands", mode="before")
+    @classmethod
+    def _argv_only(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("verification.commands must be a list of argv lists")
+        for index, command in enumerate(value):
+            where = f"verification.commands[{index}]"
+            if isinstance(command, str):
+                raise ValueError(
+                    f"{where} is a shell string {command!r}; give an argv list such as "
+                    f"{command.split()!r}"
+                )
+            if not isinstance(command, list) or not command:
+                raise ValueError(f"{where} must be a non-empty list of strings")
+            if not all(isinstance(arg, str) and arg and "\x00" not in arg for arg in command):
+                raise ValueError(f"{where} must hold non-empty strings without NUL bytes")
+            program = posixpath.basename(command[0])
+            if program in SHELLS:
+                raise ValueError(f"{where} runs a shell ({program}); give the command itself")
+            if " " in command[0] or SHELL_METACHARS & set(command[0]):
+                raise ValueError(
+                    f"{where}[0] {command[0]!r} looks like a shell string; split it into argv"
+                )
+        return value
+
+
+class MissionV1(_Strict):
+    """A delegated task, as the handoff block states it."""
+
+    schema_version: Literal["oss_agent_mission.v1"]
+    mission_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    tier: Tier
+    mode: Mode | None = None
+    objective: Annotated[str, Field(min_length=1, max_length=8000)]
+    risk_tier: RiskTier = RiskTier.LOW
+    write_allowed: bool | None = None
+    allowed_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
+    allowed_paths: list[ScopePath] = Field(default_factory=list, max_length=256)
+    forbidden_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
+    critical_path_read_allowed: bool = False
+    critical_path_reason: Annotated[str, Field(max_length=2000)] | None = None
+    owned_paths: list[ScopePath] = Field(default_factory=list, max_length=64)
+    tool_budget: PositiveInt | None = None
+    time_budget_seconds: PositiveInt | None = None
+    max_model_calls: PositiveInt | None = None
+    max_files_to_inspect: PositiveInt | None = None
+    max_total_observation_bytes: PositiveInt | None = None
+    max_duplicate_actions: Annotated[int, Field(strict=True, ge=0)] | None = None
+    allowed_tool_classes: list[ToolClass] = Field(
+        default_factory=lambda: [ToolClass.READ, ToolClass.SEARCH, ToolClass.LIST, ToolClass.GIT],
+        min_length=1,
+    )
+    stop_conditions: list[StopCondition] = Field(
+        default_factory=lambda: [StopCondition.ANSWER_FOUND, StopCondition.BUDGET_EXHAUSTED]
+    )
+    report_schema: Literal["managed_investigation_report.v1"] = "managed_investigation_report.v1"
+    required_outputs: list[RequiredOutput] = Field(
+        default_factory=lambda: [RequiredOutput.FINDINGS]
+    )
+    verification: VerificationSpec | None = None
+    max_files_changed: PositiveInt | None = None
+    max_patch_bytes: PositiveInt | None = None
+
+    @field_validator("allowed_roots", "allowed_paths", "forbidden_roots", "owned_paths")
+    @classmethod
+    def _relative_paths(cls, paths: list[str]) -> list[str]:
+        return [normalise_scope_path(path) for path in paths]
+
+    @field_validator(*BUDGET_FIELDS)
+    @classmethod
+    def _not_abusive(cls, value: int | None, info: Any) -> int | None:
+        limit = ABUSIVE_LIMIT[info.field_name]
+        if value is not None and value > limit:
+            raise ValueError(f"{info.field_name}={value} is beyond any tier (limit {limit})")
+        return value
+
+    @model_validator(mode="after")
+    def _tier_rules(self) -> MissionV1:
+        expected_mode = MODE_OF_TIER[self.tier]
+        if self.mode is not None and self.mode != expected_mode:
+            raise ValueError(
+                f"mode {self.mode.value!r} does not match tier {self.tier.value}; "
+                f"use {expected_mode.value!r}"
+            )
+        writes = self.tier in WRITE_TIERS
+        if self.write_allowed is not None and self.write_allowed != writes:
+            raise ValueError(
+                f"write_allowed must be {str(writes).lower()} for tier {self.tier.value}"
+            )
+        if not (self.allowed_roots or self.allowed_paths):
+            raise ValueError("allowed_roots or allowed_paths must name the mission's scope")
+        if self.tier in PATCH_TIERS and not self.owned_paths:
+            raise ValueError(f"owned_paths is required for tier {self.tier.value}")
+        if self.tier not in PATCH_TIERS:
+            for name in ("owned_paths", "max_files_changed", "max_patch_bytes"):
+                if getattr(self, name):
+                    raise ValueError(f"{name} is only for patch tiers (A4 and above)")
+        if self.verification is not None and self.tier not in WRITE_TIERS:
+            raise ValueError("verification commands are only for tiers A5 and A6")
+        if self.critical_path_read_allowed and not (self.critical_path_reason or "").strip():
+            raise ValueError("critical_path_read_allowed needs a critical_path_reason")
+        scope = [*self.allowed_roots, *self.allowed_paths]
+        for owned in self.owned_paths:
+            if not any(is_within(owned, root) for root in scope):
+                raise ValueError(f"owned_paths entry {owned!r} is outside allowed scope")
+        return self
+
+    @property
+    def effective_mode(self) -> Mode:
+        return MODE_OF_TIER[self.tier]
+
+    @property
+    def effective_write_allowed(self) -> bool:
+        return self.tier in WRITE_TIERS
+
+
+class Clamp(_Strict):
+    """One budget the runtime lowered (or filled) to fit the tier."""
+
+    field: str
+    requested: int | None
+    applied: int
+    reason: Literal["tier_cap", "tier_default"]
+
+
+class CompiledMission(_Strict):
+    """A mission with every budget resolved to a number, and what was changed to get there."""
+
+    mission: MissionV1
+    clamps: list[Clamp]
+
+
+class MissionContractError(ValueError):
+    """A handoff's mission does not satisfy MissionV1; ``errors`` name each field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("invalid MissionV1: " + "; ".join(errors))
+
+
+def compile_mission(data: Any) -> CompiledMission:
+    """Validate ``data`` as MissionV1 and resolve budgets against the tier's defaults and caps."""
+    try:
+        mission = MissionV1.model_validate(data)
+    except ValidationError as exc:
+        raise MissionContractError(describe_validation_errors(exc)) from None
+    clamps: list[Clamp] = []
+    resolved: dict[str, Any] = {
+        "mode": mission.effective_mode,
+        "write_allowed": mission.effective_write_allowed,
+    }
+    for name, limits in TIER_BUDGETS[mission.tier].items():
+        if limits is None:
+            continue
+        default, cap = limits
+        requested = getattr(mission, name)
+        if requested is None:
+            clamps.append(Clamp(field=name, requested=None, applied=default, reason="tier_default"))
+            resolved[name] = default
+        elif requested > cap:
+            clamps.append(Clamp(field=name, requested=requested, applied=cap, reason="tier_cap"))
+            resolved[name] = cap
+    return CompiledMission(mission=mission.model_copy(update=resolved), clamps=clamps)
+
+
+def describe_validation_errors(exc: ValidationError) -> list[str]:
+    """Turn pydantic's errors into lines that name the field and what is wrong."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "mission"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown field (not part of {SCHEMA_VERSION})")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+    return lines
+
+
+def normalise_scope_path(path: str) -> str:
+    """A project-relative POSIX path, or ValueError for anything that could leave the project."""
+    if "\x00" in path:
+        raise ValueError(f"path {path!r} contains a NUL byte")
+    if "\\" in path:
+        raise ValueError(f"path {path!r} uses backslashes; use project-relative POSIX paths")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise ValueError(f"path {path!r} is absolute; use a path relative to the project")
+    normal = posixpath.normpath(path)
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError(f"path {path!r} escapes the project")
+    return normal
+
+
+def is_within(path: str, root: str) -> bool:
+    """Whether normalised relative ``path`` is ``root`` or below it (``.`` is the project)."""
+    return root == "." or path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def template(tier: Tier, objective: str, mission_id: str, **fields: Any) -> dict[str, Any]:
+    """A valid MissionV1 document for ``tier`` with its defaults spelled out."""
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "mission_id": mission_id,
+        "tier": tier.value,
+        "mode": MODE_OF_TIER[tier].value,
+        "objective": objective,
+        "risk_tier": RiskTier.LOW.value,
+        "write_allowed": tier in WRITE_TIERS,
+        "allowed_roots": ["."],
+        "allowed_paths": [],
+        "forbidden_roots": [],
+        "critical_path_read_allowed": False,
+        "allowed_tool_classes": [c.value for c in ToolClass],
+        "stop_conditions": [StopCondition.ANSWER_FOUND.value, StopCondition.BUDGET_EXHAUSTED.value],
+        "report_schema": REPORT_SCHEMAS[0],
+        "required_outputs": [RequiredOutput.FINDINGS.value],
+    }
+    for name, limits in TIER_BUDGETS[tier].items():
+        if limits is not None:
+            data[name] = limits[0]
+    if tier in PATCH_TIERS:
+        data["owned_paths"] = fields.pop("owned_paths", [])
+    if tier in WRITE_TIERS:
+        data["verification"] = {"commands": [], "timeout_seconds": 120}
+    data.update(fields)
+    return data
