@@ -1,0 +1,1 @@
+"""Root conftest: the project's own plugin is loaded through its pytest11 entry point."""
