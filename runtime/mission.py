@@ -12,7 +12,16 @@ import posixpath
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = "oss_agent_mission.v1"
 
@@ -72,6 +81,7 @@ MODE_OF_TIER: dict[Tier, Mode] = {
     Tier.A5: Mode.BOUNDED_IMPLEMENTATION,
     Tier.A6: Mode.CRITICAL_IMPLEMENTATION,
 }
+TIER_ORDER: dict[Tier, int] = {tier: index for index, tier in enumerate(Tier)}
 WRITE_TIERS = frozenset({Tier.A5, Tier.A6})
 PATCH_TIERS = frozenset({Tier.A4, Tier.A5, Tier.A6})
 REPORT_SCHEMAS = ("managed_investigation_report.v1",)
@@ -154,7 +164,7 @@ ABUSIVE_LIMIT: dict[str, int] = {
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "cmd", "powershell", "pwsh"})
 SHELL_METACHARS = set(";|&$`<>")
 
-ScopePath = Annotated[str, Field(min_length=1, max_length=512)]
+ScopePath = Annotated[StrictStr, Field(min_length=1, max_length=512)]
 PositiveInt = Annotated[int, Field(strict=True, gt=0)]
 
 
@@ -198,17 +208,17 @@ class MissionV1(_Strict):
     """A delegated task, as the handoff block states it."""
 
     schema_version: Literal["oss_agent_mission.v1"]
-    mission_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    mission_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     tier: Tier
     mode: Mode | None = None
-    objective: Annotated[str, Field(min_length=1, max_length=8000)]
+    objective: Annotated[StrictStr, Field(min_length=1, max_length=8000)]
     risk_tier: RiskTier = RiskTier.LOW
-    write_allowed: bool | None = None
+    write_allowed: StrictBool | None = None
     allowed_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
     allowed_paths: list[ScopePath] = Field(default_factory=list, max_length=256)
     forbidden_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
-    critical_path_read_allowed: bool = False
-    critical_path_reason: Annotated[str, Field(max_length=2000)] | None = None
+    critical_path_read_allowed: StrictBool = False
+    critical_path_reason: Annotated[StrictStr, Field(max_length=2000)] | None = None
     owned_paths: list[ScopePath] = Field(default_factory=list, max_length=64)
     tool_budget: PositiveInt | None = None
     time_budget_seconds: PositiveInt | None = None
@@ -235,6 +245,23 @@ class MissionV1(_Strict):
     @classmethod
     def _relative_paths(cls, paths: list[str]) -> list[str]:
         return [normalise_scope_path(path) for path in paths]
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("objective is blank; say what the mission must find or change")
+        return value
+
+    @field_validator("allowed_tool_classes", "stop_conditions", "required_outputs")
+    @classmethod
+    def _no_duplicates(cls, values: list[StrEnum]) -> list[StrEnum]:
+        seen: set[StrEnum] = set()
+        for value in values:
+            if value in seen:
+                raise ValueError(f"{value.value!r} is listed twice")
+            seen.add(value)
+        return values
 
     @field_validator(*BUDGET_FIELDS)
     @classmethod
@@ -273,6 +300,11 @@ class MissionV1(_Strict):
         for owned in self.owned_paths:
             if not any(is_within(owned, root) for root in scope):
                 raise ValueError(f"owned_paths entry {owned!r} is outside allowed scope")
+            for forbidden in self.forbidden_roots:
+                if is_within(owned, forbidden):
+                    raise ValueError(
+                        f"owned_paths entry {owned!r} lies in forbidden root {forbidden!r}"
+                    )
         return self
 
     @property
@@ -331,6 +363,14 @@ def compile_mission(data: Any) -> CompiledMission:
             clamps.append(Clamp(field=name, requested=requested, applied=cap, reason="tier_cap"))
             resolved[name] = cap
     return CompiledMission(mission=mission.model_copy(update=resolved), clamps=clamps)
+
+
+def mission_json_schema() -> dict[str, Any]:
+    """The JSON Schema of MissionV1, as ``codex-oss mission schema`` prints it."""
+    schema = MissionV1.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_VERSION
+    return schema
 
 
 def describe_validation_errors(exc: ValidationError) -> list[str]:
