@@ -1,0 +1,529 @@
+"""The mission loop: ask for one action, check it, run it, record it, until a stop condition.
+
+The loop owns no I/O of its own: the model, the tools, the log and the patch pipeline come in
+through small protocols, so tests can drive it with real servers or in memory. A mission ends
+by raising :class:`MissionClosed`, which carries its status and reason as data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from runtime import prompts
+from runtime.actions import Action, ActionParseError, action_schema, parse_action
+from runtime.canonical import canonical_json
+from runtime.commentary import describe
+from runtime.events import (
+    BudgetExhausted,
+    CommentaryEmitted,
+    Event,
+    MissionAdmitted,
+    MissionFinalized,
+    ModelActionProposed,
+    ModelCalled,
+    Payload,
+    ReportProposed,
+    ReportValidated,
+    ToolCallDenied,
+    ToolCallRequested,
+    ToolObserved,
+)
+from runtime.mission import PATCH_TIERS, Clamp, MissionV1, StopCondition
+from runtime.redact import Redactor
+from runtime.report import (
+    EvidenceIndex,
+    ObservedRange,
+    ReportFormatError,
+    Status,
+    parse_draft,
+    runtime_report,
+    validate_report,
+)
+from runtime.settings import TraceMode
+
+# Denials that mean the model reached for something it must not see: a human should look.
+BLOCKED_SOURCE_CODES = frozenset(
+    {
+        "secret_path",
+        "git_internals",
+        "forbidden_root",
+        "critical_root",
+        "path_escape",
+        "outside_scope",
+        "nul_byte",
+        "symlink_escape",
+    }
+)
+# Denials that are honest mistakes, not grounds to doubt the report.
+HARMLESS_CODES = frozenset({"not_found", "invalid_arguments"})
+
+
+class EventSink(Protocol):
+    def append(self, payload: Payload, source: str = "runtime") -> Event: ...
+
+
+class ModelClient(Protocol):
+    async def complete(
+        self,
+        chain: list[Any],
+        body: dict[str, Any],
+        *,
+        call_index: int = 0,
+        on_event: Callable[[ModelCalled], None] | None = None,
+    ) -> Any: ...
+
+
+class ToolBox(Protocol):
+    def run(
+        self, call_id: int, tool_name: str, arguments: dict[str, Any]
+    ) -> ToolObserved | ToolCallDenied: ...
+
+
+class PatchStep(Protocol):
+    async def __call__(self, *, action: Action, round: int, journal: Journal) -> PatchDecision: ...
+
+
+@dataclass
+class PatchDecision:
+    """What the patch pipeline made of a proposal: a final status, or a repair request."""
+
+    status: str
+    reasons: list[str]
+    repairable: bool = False
+    extra_report: dict[str, Any] = field(default_factory=dict)
+
+
+class MissionClosed(Exception):
+    """Raised to end a mission; carries the closure as data."""
+
+    def __init__(
+        self,
+        status: Status | str,
+        reason: str,
+        *,
+        closed_by: str = "runtime",
+        detail: str = "",
+        report: dict[str, Any] | None = None,
+    ):
+        super().__init__(f"{status}: {reason}")
+        self.status = Status(status) if status in Status.__members__ else status
+        self.reason = reason
+        self.closed_by = closed_by
+        self.detail = detail
+        self.report = report
+
+
+@dataclass
+class LoopResult:
+    status: str
+    closure_reason: str
+    report: dict[str, Any]
+    input_tokens: int
+    output_tokens: int
+
+
+class Journal:
+    """Appends events, keeps the evidence index and queues commentary for the client."""
+
+    def __init__(self, log: EventSink, redactor: Redactor, mode: TraceMode, max_lines: int):
+        self.log = log
+        self.redactor = redactor
+        self.mode = mode
+        self.max_lines = max_lines
+        self.evidence = EvidenceIndex()
+        self.pending: list[str] = []
+        self.lines_emitted = 0
+        self.worst_denial: Status | None = None
+        self.denials: list[dict[str, Any]] = []
+
+    def add(self, payload: Payload, source: str = "runtime") -> Event:
+        event = self.log.append(payload, source)
+        self._index(event.seq, payload)
+        line = describe(payload, self.mode)
+        if line is not None:
+            self._comment(line)
+        return event
+
+    def _comment(self, line: str) -> None:
+        if self.lines_emitted >= self.max_lines:
+            return
+        self.lines_emitted += 1
+        if self.lines_emitted == self.max_lines:
+            line = "further commentary suppressed (OSS_VISIBLE_TRACE_MAX_EVENTS reached)"
+        text = self.redactor.redact(line).text
+        self.log.append(CommentaryEmitted(text=text), "runtime")
+        self.pending.append(text)
+
+    def _index(self, seq: int, payload: Payload) -> None:
+        evidence = self.evidence
+        if isinstance(payload, ToolObserved):
+            evidence.observations[seq] = ObservedRange(
+                seq, payload.tool_name, payload.path, payload.start_line, payload.end_line
+            )
+            if payload.tool_name == "read" and payload.path not in evidence.files_read:
+                evidence.files_read.append(payload.path or "")
+            evidence.commands_run.append(_command_line(payload.tool_name, payload.arguments))
+        elif isinstance(payload, ToolCallDenied):
+            path = payload.arguments.get("path")
+            if isinstance(path, str):
+                evidence.denied_paths.add(path.removeprefix("./"))
+            self.denials.append(
+                {
+                    "tool_name": payload.tool_name,
+                    "reason_code": payload.reason_code,
+                    "message": payload.message,
+                }
+            )
+            if payload.reason_code not in HARMLESS_CODES:
+                cap = (
+                    Status.ESCALATE
+                    if payload.reason_code in BLOCKED_SOURCE_CODES
+                    else Status.PARTIAL
+                )
+                if self.worst_denial is None or cap is Status.ESCALATE:
+                    self.worst_denial = cap
+
+
+@dataclass
+class MissionLoop:
+    """One mission, from admission to closure."""
+
+    mission: MissionV1
+    clamps: list[Clamp]
+    route: Any  # runtime.events.Route
+    chain: list[Any]
+    supports_json_schema: bool
+    client: ModelClient
+    toolbox: ToolBox
+    journal: Journal
+    tool_specs: dict[str, dict[str, Any]]
+    patch_step: PatchStep | None = None
+    on_commentary: Callable[[str], Awaitable[None]] | None = None
+    clock: Callable[[], float] = time.monotonic
+    max_tokens: int = 1536
+
+    def __post_init__(self) -> None:
+        allowed = {"tool_call", "final_report"}
+        if self.mission.tier in PATCH_TIERS:
+            allowed.add("propose_patch")
+        self.allowed_types = frozenset(allowed)
+        self.messages: list[dict[str, str]] = []
+        self.model_calls = 0
+        self.tool_calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.patch_round = 0
+        self.deadline = 0.0
+        self._announced: str | None = None
+
+    async def run(self) -> LoopResult:
+        """Run to closure; the log always ends with MissionFinalized."""
+        journal = self.journal
+        try:
+            journal.add(
+                MissionAdmitted(
+                    mission=self.mission.model_dump(mode="json"),
+                    route=self.route,
+                    clamps=[c.model_dump() for c in self.clamps],
+                )
+            )
+            self.deadline = self.clock() + self.mission.time_budget_seconds
+            self.messages = prompts.opening_messages(self.mission, self.tool_specs)
+            await self._flush()
+            while True:
+                await self._step()
+                await self._flush()
+        except MissionClosed as closed:
+            return await self._finalize(closed)
+        except asyncio.CancelledError:
+            journal.add(
+                MissionFinalized(
+                    status=Status.FAILED.value,
+                    closure_reason="client_disconnected",
+                    closed_by="bridge",
+                    detail="the client went away; the mission was cancelled",
+                ),
+                "bridge",
+            )
+            raise
+
+    async def _step(self) -> None:
+        forced = self._forced_final()
+        action = await self._next_action(forced)
+        if action.action_type == "tool_call":
+            if forced:
+                raise self._runtime_closure(
+                    Status.PARTIAL,
+                    "budget_exhausted",
+                    "the model kept calling tools after its budget ran out",
+                )
+            self._run_tool(action)
+        elif action.action_type == "final_report":
+            raise self._close_with_report(action, forced)
+        else:
+            await self._propose_patch(action, forced)
+
+    def _forced_final(self) -> str | None:
+        """The budget that has run out, if the next turn must be the final report."""
+        mission = self.mission
+        if self.model_calls >= mission.max_model_calls:
+            self._exhausted("max_model_calls", mission.max_model_calls, self.model_calls)
+            raise self._runtime_closure(
+                Status.PARTIAL, "budget_exhausted", "the model-call budget ran out before a report"
+            )
+        if self.model_calls == mission.max_model_calls - 1:
+            return "max_model_calls"
+        if self.tool_calls >= mission.tool_budget:
+            return "tool_budget"
+        if _spent(self.toolbox, mission):
+            return "max_total_observation_bytes"
+        return None
+
+    async def _next_action(self, forced: str | None) -> Action:
+        if forced:
+            used = {"tool_budget": self.tool_calls, "max_model_calls": self.model_calls}
+            limit = getattr(self.mission, forced)
+            if self._announced != forced:
+                self._announced = forced
+                self._exhausted(forced, limit, used.get(forced, limit))
+            self.messages.append({"role": "user", "content": prompts.FORCED_FINAL.format(forced)})
+        repaired = False
+        while True:
+            text = await self._call_model()
+            turn = self.model_calls
+            try:
+                action = parse_action(text, self.allowed_types)
+                if action.action_type == "final_report":
+                    parse_draft(action.report)
+            except (ActionParseError, ReportFormatError) as error:
+                self.journal.add(
+                    ModelActionProposed(
+                        turn=turn, action=None, valid=False, error=str(error), repaired=repaired
+                    ),
+                    "model",
+                )
+                if repaired:
+                    raise self._runtime_closure(
+                        Status.FAILED,
+                        "action_parse_failed",
+                        f"the model's answer was invalid twice: {error}",
+                    ) from None
+                repaired = True
+                self.messages.append({"role": "assistant", "content": text[:4000]})
+                self.messages.append({"role": "user", "content": prompts.repair(str(error))})
+                await self._flush()
+                continue
+            redacted, _ = self.journal.redactor.redact_obj(action.model_dump(mode="json"))
+            self.journal.add(
+                ModelActionProposed(turn=turn, action=redacted, valid=True, repaired=repaired),
+                "model",
+            )
+            self.messages.append({"role": "assistant", "content": canonical_json(redacted)})
+            return action
+
+    async def _call_model(self) -> str:
+        remaining = self.deadline - self.clock()
+        if remaining <= 0:
+            self._exhausted(
+                "time_budget_seconds",
+                self.mission.time_budget_seconds,
+                self.mission.time_budget_seconds,
+            )
+            raise self._runtime_closure(
+                Status.PARTIAL, "deadline_reached", "the mission's time budget ran out"
+            )
+        self.model_calls += 1
+        body: dict[str, Any] = {
+            "messages": list(self.messages),
+            "temperature": 0.2,
+            "max_tokens": self.max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "action",
+                    "schema": action_schema(self.tool_specs, self.allowed_types),
+                },
+            },
+        }
+        if not self.supports_json_schema:
+            body["response_format"] = {"type": "json_object"}
+        try:
+            result = await asyncio.wait_for(
+                self.client.complete(
+                    self.chain, body, call_index=self.model_calls, on_event=self.journal.add
+                ),
+                timeout=remaining,
+            )
+        except TimeoutError:
+            self._exhausted(
+                "time_budget_seconds",
+                self.mission.time_budget_seconds,
+                self.mission.time_budget_seconds,
+            )
+            raise self._runtime_closure(
+                Status.PARTIAL,
+                "deadline_reached",
+                "the model did not answer within the time budget",
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the client's errors carry the provider's reason
+            raise self._runtime_closure(
+                Status.FAILED, "model_call_failed", self.journal.redactor.redact(str(error)).text
+            ) from None
+        usage = getattr(result, "usage", None)
+        self.input_tokens += getattr(usage, "input_tokens", 0)
+        self.output_tokens += getattr(usage, "output_tokens", 0)
+        return result.content or ""
+
+    def _run_tool(self, action: Action) -> None:
+        self.tool_calls += 1
+        call_id = self.tool_calls
+        arguments, _ = self.journal.redactor.redact_obj(action.arguments)
+        self.journal.add(
+            ToolCallRequested(
+                call_id=call_id,
+                tool_name=action.tool_name or "",
+                arguments=arguments,
+                reason=action.reason[:500],
+                phase=action.phase.value if action.phase else "",
+            )
+        )
+        outcome = self.toolbox.run(call_id, action.tool_name or "", action.arguments)
+        event = self.journal.add(outcome)
+        self.messages.append({"role": "user", "content": prompts.observation(event.seq, outcome)})
+        if (
+            isinstance(outcome, ToolCallDenied)
+            and outcome.reason_code in BLOCKED_SOURCE_CODES
+            and StopCondition.BLOCKED_SOURCE in self.mission.stop_conditions
+        ):
+            self.messages.append(
+                {"role": "user", "content": prompts.FORCED_FINAL.format("blocked_source")}
+            )
+
+    def _close_with_report(self, action: Action, forced: str | None) -> MissionClosed:
+        journal = self.journal
+        draft_data, _ = journal.redactor.redact_obj(action.report or {})
+        journal.add(ReportProposed(report=draft_data), "model")
+        draft = parse_draft(draft_data)
+        cap = Status.PARTIAL if forced else None
+        if journal.worst_denial is not None and (
+            cap is None or journal.worst_denial is Status.ESCALATE
+        ):
+            cap = journal.worst_denial
+        validated = validate_report(draft, journal.evidence, self.mission, status_cap=cap)
+        journal.add(
+            ReportValidated(
+                status=validated.status.value,
+                report=validated.report,
+                downgrades=validated.downgrades,
+                unresolved_refs=validated.unresolved_refs,
+            )
+        )
+        reason = "budget_exhausted" if forced else "valid_report"
+        return MissionClosed(
+            validated.status,
+            reason,
+            closed_by="model",
+            detail="; ".join(validated.downgrades),
+            report=validated.report,
+        )
+
+    async def _propose_patch(self, action: Action, forced: str | None) -> None:
+        if self.patch_step is None:
+            raise self._runtime_closure(
+                Status.FAILED,
+                "patch_pipeline_unavailable",
+                "this runtime has no patch pipeline configured",
+            )
+        self.patch_round += 1
+        decision = await self.patch_step(
+            action=action, round=self.patch_round, journal=self.journal
+        )
+        if decision.repairable and self.patch_round == 1 and not forced:
+            self.messages.append(
+                {"role": "user", "content": prompts.patch_repair(decision.reasons)}
+            )
+            return
+        report_closure = self._close_with_report(
+            action.model_copy(update={"report": action.report or _patch_draft(decision)}), forced
+        )
+        report = dict(report_closure.report or {})
+        report["patch"] = {
+            "status": decision.status,
+            "reasons": decision.reasons,
+            **decision.extra_report,
+        }
+        raise MissionClosed(
+            decision.status,
+            _patch_reason(decision.status),
+            closed_by="runtime",
+            detail="; ".join(decision.reasons),
+            report=report,
+        )
+
+    def _exhausted(self, budget: str, limit: float, used: float) -> None:
+        self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
+
+    def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
+        report = runtime_report(self.mission, self.journal.evidence, status, why)
+        self.journal.add(ReportValidated(status=status.value, report=report, downgrades=[why]))
+        return MissionClosed(status, reason, closed_by="runtime", detail=why, report=report)
+
+    async def _finalize(self, closed: MissionClosed) -> LoopResult:
+        status = closed.status.value if isinstance(closed.status, Status) else str(closed.status)
+        report = dict(closed.report or {})
+        report["closure"] = {
+            "closed_by": closed.closed_by,
+            "reason": closed.reason,
+            "detail": closed.detail,
+        }
+        self.journal.add(
+            MissionFinalized(
+                status=status,
+                closure_reason=closed.reason,
+                closed_by=closed.closed_by,
+                detail=closed.detail[:2000],
+            )
+        )
+        await self._flush()
+        return LoopResult(status, closed.reason, report, self.input_tokens, self.output_tokens)
+
+    async def _flush(self) -> None:
+        pending, self.journal.pending = self.journal.pending, []
+        if self.on_commentary is not None:
+            for line in pending:
+                await self.on_commentary(line)
+
+
+def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:
+    used = getattr(toolbox, "observation_bytes", 0)
+    return used >= mission.max_total_observation_bytes
+
+
+def _command_line(tool_name: str, arguments: dict[str, Any]) -> str:
+    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
+    return f"{tool_name} {args}".strip()[:300]
+
+
+def _patch_draft(decision: PatchDecision) -> dict[str, Any]:
+    return {
+        "status": "PARTIAL",
+        "confidence": "LOW",
+        "findings": [],
+        "caveats": ["the model proposed a patch without a report"],
+    }
+
+
+def _patch_reason(status: str) -> str:
+    return {
+        "VALIDATED": "patch_validated",
+        "VERIFIED": "patch_verified",
+        "VERIFICATION_FAILED": "verification_failed",
+        "REJECTED": "patch_rejected",
+        "ESCALATE": "patch_escalated",
+    }.get(status, "patch_failed")

@@ -1,0 +1,115 @@
+"""Run one mission end to end: handoff -> contract -> loop -> projections -> answer.
+
+This is the runtime's one entry point for the bridge and the CLI; the loop stays pure of
+files and sockets, and this module wires the log, the tools and the model client around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.answer import render_answer
+from runtime.eventlog import MissionEventLog, new_run_id
+from runtime.events import Payload
+from runtime.handoff import extract_handoff_from_items
+from runtime.loop import Journal, MissionLoop
+from runtime.mission import TIER_ORDER, MissionContractError, compile_mission
+from runtime.projections import mission_dir, write_projections
+from runtime.redact import Redactor
+from runtime.registry import Resolution
+from runtime.settings import Settings
+from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
+from runtime.upstream import Usage
+
+
+@dataclass(frozen=True)
+class MissionOutcome:
+    """What the bridge needs to answer: the final message and where the evidence lives."""
+
+    status: str
+    closure_reason: str
+    final_text: str
+    report: dict[str, Any]
+    usage: Usage
+    run_id: str
+    mission_id: str
+    artifacts: Path
+
+
+async def run_mission(
+    *,
+    project_root: Path,
+    resolution: Resolution,
+    request_input: list[Any] | str,
+    settings: Settings,
+    client: Any,
+    on_commentary: Callable[[str], Awaitable[None]] | None = None,
+) -> MissionOutcome:
+    """Admit the handoff in ``request_input`` and run it under ``resolution``'s route.
+
+    Raises HandoffError or MissionContractError before anything is logged when the handoff is
+    unusable; re-raises CancelledError after the log records the cancellation.
+    """
+    handoff = extract_handoff_from_items(request_input)
+    compiled = compile_mission(handoff)
+    mission = compiled.mission
+    if resolution.tier is not None and TIER_ORDER[mission.tier] > TIER_ORDER[resolution.tier]:
+        raise MissionContractError(
+            [
+                f"tier: the handoff asks for {mission.tier.value} but {resolution.alias} runs "
+                f"missions up to {resolution.tier.value}; use mission-"
+                f"{mission.tier.value.lower()}-<profile>"
+            ]
+        )
+    project_root = project_root.resolve()
+    redactor = Redactor(settings.secret_values())
+    log = MissionEventLog.create(project_root, new_run_id(), mission.mission_id)
+    journal = Journal(
+        log, redactor, settings.OSS_VISIBLE_TRACE, settings.OSS_VISIBLE_TRACE_MAX_EVENTS
+    )
+    loop = MissionLoop(
+        mission=mission,
+        clamps=compiled.clamps,
+        route=resolution.route(),
+        chain=resolution.chain,
+        supports_json_schema=resolution.chain[0].supports_json_schema,
+        client=client,
+        toolbox=ProjectToolBox(project_root, mission, redactor),
+        journal=journal,
+        tool_specs=_allowed_specs(mission),
+        patch_step=_patch_step(project_root, mission, redactor),
+        on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
+    )
+    result = await loop.run()
+    _project(project_root, log)
+    review = result.report.get("patch", {}).get("review_markdown")
+    return MissionOutcome(
+        status=result.status,
+        closure_reason=result.closure_reason,
+        final_text=render_answer(result.report, review_markdown=review),
+        report=result.report,
+        usage=Usage(input_tokens=result.input_tokens, output_tokens=result.output_tokens),
+        run_id=log.run_id,
+        mission_id=mission.mission_id,
+        artifacts=mission_dir(project_root, mission.mission_id),
+    )
+
+
+def _project(project_root: Path, log: MissionEventLog) -> None:
+    """Write the projections, then record that they were written."""
+    written: list[Payload] = list(write_projections(project_root, log.events()))
+    for payload in written:
+        log.append(payload, "runtime")
+
+
+def _allowed_specs(mission: Any) -> dict[str, dict[str, Any]]:
+    allowed = set(mission.allowed_tool_classes)
+    return {name: spec for name, spec in TOOL_SPECS.items() if TOOL_CLASSES[name] in allowed}
+
+
+def _patch_step(project_root: Path, mission: Any, redactor: Redactor) -> Any:
+    """The patch pipeline for A4+ missions (None below A4)."""
+    return None
