@@ -1,0 +1,34 @@
+"""The project's local bridge key: generated once by ``codex-oss install``, kept 0600.
+
+Codex reads it through the provider's auth command (``codex-oss print-bridge-key``), so no key
+has to live in the user's shell; the bridge accepts it as ``PROXY_API_KEY`` when that variable
+is unset and the project has this file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+BRIDGE_KEY_FILE = Path(".codex-oss/env/bridge.key")
+KEY_PREFIX = "cob-"  # recognisable in logs and by secret scanners, never a real upstream key
+
+
+def generate_bridge_key() -> str:
+    """A fresh random key (256 bits, URL-safe, no characters a header or TOML would mangle)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def bridge_key_path(project: Path) -> Path:
+    """Where ``project`` keeps its bridge key."""
+    return project / BRIDGE_KEY_FILE
+
+
+def read_bridge_key(project: Path) -> str | None:
+    """The bridge key of ``project``, or None when it has none (or the file is empty)."""
+    try:
+        text = bridge_key_path(project).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    key = text.strip()
+    return key or None

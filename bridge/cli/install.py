@@ -1,0 +1,86 @@
+"""``codex-oss install`` and ``codex-oss print-bridge-key``.
+
+``print-bridge-key`` is the auth command Codex runs for the bridge provider; it imports only
+the key module so that it answers in the time of an interpreter start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("install")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The Codex project to wire to the bridge.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the diff of every change; write nothing.")
+@click.option("--force", is_flag=True, help="Replace role files the user edited.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Bridge port for the provider's base URL (default: PROXY_PORT, else 4000).",
+)
+def install(project: Path, dry_run: bool, force: bool, port: int | None) -> None:
+    """Add the bridge provider, OSS agent roles, AGENTS.md section and bridge key to PROJECT.
+
+    Keeps the user's comments and keys in .codex/config.toml and never sets a top-level
+    model_provider. A second run changes nothing.
+    """
+    from bridge.install import FileAction, InstallError, InstallOptions, default_auth_command
+    from bridge.install import install as run_install
+    from runtime.settings import Settings
+
+    project = project.resolve()
+    bridge_port = port if port is not None else Settings().PROXY_PORT
+    options = InstallOptions(
+        project=project,
+        base_url=f"http://127.0.0.1:{bridge_port}/v1",
+        auth_command=default_auth_command(),
+        force=force,
+    )
+    try:
+        plan = run_install(options, dry_run=dry_run)
+    except InstallError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        click.echo(plan.diff(), nl=False)
+    verbs = {
+        FileAction.CREATE: "would create" if dry_run else "created",
+        FileAction.UPDATE: "would update" if dry_run else "updated",
+        FileAction.UNCHANGED: "unchanged",
+        FileAction.KEPT: "kept (user-edited)",
+    }
+    for planned in plan.files:
+        click.echo(f"{verbs[planned.action]:<18} {planned.path}")
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    if not plan.changed:
+        click.echo("nothing to do: the project is already installed")
+
+
+@click.command("print-bridge-key")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The project whose bridge key to print.",
+)
+def print_bridge_key(project: Path) -> None:
+    """Print PROJECT's local bridge key (the auth command Codex runs for the bridge)."""
+    from bridge.bridge_key import bridge_key_path, read_bridge_key
+
+    key = read_bridge_key(project)
+    if key is None:
+        raise click.ClickException(
+            f"no bridge key at {bridge_key_path(project)}; "
+            f"run `codex-oss install --project {project}` first"
+        )
+    click.echo(key)

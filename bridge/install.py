@@ -1,0 +1,405 @@
+"""``codex-oss install``: wire a Codex project to the bridge, idempotently.
+
+Planning is pure: :func:`plan_install` turns the project's current file texts into the texts
+it should have (config provider block, role files, AGENTS.md section, .gitignore lines, bridge
+key, install manifest). :func:`read_project` and :func:`apply_plan` are the thin I/O around it,
+and :func:`install` runs all three. A second install plans no change, so it writes nothing.
+
+The provider block never sets a top-level ``model_provider``: only the role files select the
+bridge, so the user's own Codex sessions keep their model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+from tomlkit.items import AoT, Table
+
+from bridge.agents_md import AgentsMdError, merge_agents_md
+from bridge.bridge_key import BRIDGE_KEY_FILE, generate_bridge_key
+
+PROVIDER_ID = "opencode_bridge"
+CONFIG_FILE = ".codex/config.toml"
+AGENTS_DIR = ".codex/agents"
+AGENTS_MD = "AGENTS.md"
+GITIGNORE = ".gitignore"
+MANIFEST_FILE = ".codex-oss/install-manifest.json"
+KEY_FILE = BRIDGE_KEY_FILE.as_posix()
+KEY_MODE = 0o600
+GITIGNORE_LINES = (
+    "# codex-oss: bridge keys, run logs, missions and worktrees (never commit)",
+    ".codex-oss/",
+)
+# The bridge sends a response.in_progress heartbeat about every 10 s; two minutes of silence
+# means the bridge is gone, not that a model is slow.
+STREAM_IDLE_TIMEOUT_MS = 120_000
+# One retry covers a bridge that is still binding its port. A stream is never retried: a
+# retried stream re-sends the request and would start the whole mission again.
+REQUEST_MAX_RETRIES = 1
+STREAM_MAX_RETRIES = 0
+AUTH_TIMEOUT_MS = 10_000
+# Keys that conflict with command auth (Codex refuses a provider with both).
+CONFLICTING_AUTH_KEYS = ("env_key", "experimental_bearer_token")
+SOURCE_AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
+
+
+class InstallError(ValueError):
+    """The project cannot be installed into as it stands; the message names the file and fix."""
+
+
+class FileAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    KEPT = "kept"  # a role file the user edited, left alone without --force
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """What the provider block points at and how role files are treated."""
+
+    project: Path
+    base_url: str = "http://127.0.0.1:4000/v1"
+    auth_command: str = "codex-oss"
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One project file: its text now (None if absent) and the text it should have."""
+
+    path: str
+    before: str | None
+    after: str | None
+    mode: int | None = None
+    secret: bool = False
+    note: str = ""
+
+    @property
+    def action(self) -> FileAction:
+        if self.after is None:
+            return FileAction.KEPT
+        if self.after == self.before:
+            return FileAction.UNCHANGED
+        return FileAction.CREATE if self.before is None else FileAction.UPDATE
+
+    def diff(self) -> str:
+        """A unified diff of the change ('' if none); a secret's text is never shown."""
+        if self.action in (FileAction.UNCHANGED, FileAction.KEPT):
+            return ""
+        if self.secret:
+            return (
+                f"--- /dev/null\n+++ b/{self.path}\n@@ -0,0 +1 @@\n"
+                f"+<generated bridge key, mode {self.mode:o}, not shown>\n"
+            )
+        before = (self.before or "").splitlines(keepends=True)
+        after = (self.after or "").splitlines(keepends=True)
+        old = "/dev/null" if self.before is None else f"a/{self.path}"
+        lines = difflib.unified_diff(before, after, old, f"b/{self.path}")
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """Every file install would touch, and notes for the user."""
+
+    files: tuple[PlannedFile, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def changed(self) -> tuple[PlannedFile, ...]:
+        return tuple(f for f in self.files if f.action in (FileAction.CREATE, FileAction.UPDATE))
+
+    def diff(self) -> str:
+        """The unified diffs of all changes, file by file."""
+        return "".join(f.diff() for f in self.changed)
+
+
+def install(options: InstallOptions, *, dry_run: bool = False) -> InstallPlan:
+    """Plan the install into ``options.project`` and, unless ``dry_run``, write it."""
+    project = options.project
+    if not project.is_dir():
+        raise InstallError(f"--project {project}: not a directory")
+    roles = load_source_roles()
+    current = read_project(project, roles)
+    plan = plan_install(current, roles, options, new_key=generate_bridge_key())
+    if not dry_run:
+        apply_plan(project, plan)
+    return plan
+
+
+def plan_install(
+    current: Mapping[str, str | None],
+    roles: Mapping[str, str],
+    options: InstallOptions,
+    *,
+    new_key: str,
+) -> InstallPlan:
+    """The files install should write, given the project's ``current`` texts (None: absent).
+
+    ``roles`` maps role file names to their source text; ``new_key`` is used only when the
+    project has no bridge key yet.
+    """
+    notes: list[str] = []
+    files: list[PlannedFile] = []
+    config = current.get(CONFIG_FILE)
+    files.append(
+        PlannedFile(CONFIG_FILE, config, merge_config(config, provider_block(options), notes))
+    )
+    manifest = _read_manifest(current.get(MANIFEST_FILE))
+    installed_roles = dict(manifest.get("roles", {}))
+    for name in sorted(roles):
+        path = f"{AGENTS_DIR}/{name}"
+        planned, digest = plan_role(path, current.get(path), roles[name], installed_roles.get(name))
+        if options.force and planned.action is FileAction.KEPT:
+            planned = PlannedFile(path, planned.before, roles[name], note="overwritten (--force)")
+            digest = _sha256(roles[name])
+        files.append(planned)
+        if planned.action is FileAction.KEPT:
+            notes.append(f"{path}: differs from the shipped role; kept (use --force to replace)")
+        installed_roles[name] = digest
+    try:
+        agents_md = merge_agents_md(current.get(AGENTS_MD))
+    except AgentsMdError as exc:
+        raise InstallError(str(exc)) from None
+    files.append(PlannedFile(AGENTS_MD, current.get(AGENTS_MD), agents_md))
+    files.append(
+        PlannedFile(GITIGNORE, current.get(GITIGNORE), merge_gitignore(current.get(GITIGNORE)))
+    )
+    key = current.get(KEY_FILE)
+    if key is None or not key.strip():
+        files.append(PlannedFile(KEY_FILE, key, new_key + "\n", mode=KEY_MODE, secret=True))
+    else:
+        files.append(PlannedFile(KEY_FILE, key, key, mode=KEY_MODE, secret=True))
+    manifest_text = _render_manifest({"roles": installed_roles, "provider_id": PROVIDER_ID})
+    files.append(PlannedFile(MANIFEST_FILE, current.get(MANIFEST_FILE), manifest_text))
+    return InstallPlan(tuple(files), tuple(notes))
+
+
+def provider_block(options: InstallOptions) -> dict[str, Any]:
+    """The ``[model_providers.opencode_bridge]`` table, as plain data."""
+    return {
+        "name": "OpenCode Bridge",
+        "base_url": options.base_url,
+        "wire_api": "responses",
+        "request_max_retries": REQUEST_MAX_RETRIES,
+        "stream_max_retries": STREAM_MAX_RETRIES,
+        "stream_idle_timeout_ms": STREAM_IDLE_TIMEOUT_MS,
+        "auth": {
+            "command": options.auth_command,
+            "args": ["print-bridge-key", "--project", str(options.project)],
+            "timeout_ms": AUTH_TIMEOUT_MS,
+            # The key is static: fetch it once, and again only after a 401.
+            "refresh_interval_ms": 0,
+        },
+    }
+
+
+def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]) -> str:
+    """``current`` config.toml with the bridge provider block set, everything else kept."""
+    try:
+        doc = tomlkit.parse(current or "")
+    except ParseError as exc:
+        raise InstallError(
+            f"{CONFIG_FILE}: not valid TOML ({exc}); fix it by hand, then install again"
+        ) from None
+    if doc.get("model_provider") == PROVIDER_ID:
+        notes.append(
+            f"{CONFIG_FILE}: top-level model_provider = {PROVIDER_ID!r} sends every Codex "
+            "session to the bridge; install leaves it, but only the role files need it"
+        )
+    providers = doc.get("model_providers")
+    if providers is None:
+        providers = tomlkit.table(is_super_table=True)
+        doc.add("model_providers", providers)
+    elif not isinstance(providers, Mapping) or isinstance(providers, AoT):
+        raise InstallError(
+            f"{CONFIG_FILE}: model_providers must be a table of providers; "
+            f"found {type(providers).__name__}"
+        )
+    existing = providers.get(PROVIDER_ID)
+    if existing is None:
+        providers.add(PROVIDER_ID, _new_table(block))
+    elif not isinstance(existing, Mapping):
+        raise InstallError(
+            f"{CONFIG_FILE}: model_providers.{PROVIDER_ID} must be a table; "
+            f"found {type(existing).__name__}"
+        )
+    else:
+        for key in CONFLICTING_AUTH_KEYS:
+            if key in existing:
+                del existing[key]
+                notes.append(
+                    f"{CONFIG_FILE}: removed model_providers.{PROVIDER_ID}.{key} "
+                    "(the bridge authenticates by command; Codex refuses both)"
+                )
+        _update_table(existing, block)
+    text = tomlkit.dumps(doc)
+    return text.rstrip("\n") + "\n"
+
+
+def plan_role(
+    path: str, current: str | None, source: str, installed_digest: str | None
+) -> tuple[PlannedFile, str | None]:
+    """The planned write of one role file, and the digest to record in the manifest.
+
+    A file the user changed since install last wrote it is kept (no --force). A file install
+    wrote and the user left alone follows the shipped role, so upgrades reach it.
+    """
+    if current is None or current == source:
+        return PlannedFile(path, current, source), _sha256(source)
+    if installed_digest is not None and _sha256(current) == installed_digest:
+        return PlannedFile(path, current, source), _sha256(source)
+    return PlannedFile(path, current, None, note="user-edited"), installed_digest
+
+
+def merge_gitignore(current: str | None) -> str:
+    """``current`` .gitignore with the ``.codex-oss/`` line added if nothing ignores it yet."""
+    text = current or ""
+    entries = {line.strip() for line in text.splitlines()}
+    if entries & {".codex-oss", ".codex-oss/", "/.codex-oss", "/.codex-oss/"}:
+        return text if current is not None else "\n".join(GITIGNORE_LINES) + "\n"
+    prefix = text if not text or text.endswith("\n") else text + "\n"
+    if prefix and not prefix.endswith("\n\n"):
+        prefix += "\n"
+    return prefix + "\n".join(GITIGNORE_LINES) + "\n"
+
+
+def load_source_roles(directory: Path = SOURCE_AGENTS_DIR) -> dict[str, str]:
+    """The shipped role files: name -> text."""
+    if not directory.is_dir():
+        raise InstallError(
+            f"role directory {directory} is missing; reinstall opencode-bridge from its source"
+        )
+    roles = {path.name: path.read_text(encoding="utf-8") for path in directory.glob("*.toml")}
+    if not roles:
+        raise InstallError(f"role directory {directory} holds no *.toml role files")
+    return roles
+
+
+def read_project(project: Path, roles: Mapping[str, str]) -> dict[str, str | None]:
+    """The current text of every file install may touch (None where absent)."""
+    paths = [CONFIG_FILE, AGENTS_MD, GITIGNORE, KEY_FILE, MANIFEST_FILE]
+    paths += [f"{AGENTS_DIR}/{name}" for name in roles]
+    current: dict[str, str | None] = {}
+    for rel in paths:
+        target = project / rel
+        try:
+            current[rel] = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current[rel] = None
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise InstallError(f"{rel}: cannot be read as a UTF-8 text file ({exc})") from None
+    return current
+
+
+def apply_plan(project: Path, plan: InstallPlan) -> list[str]:
+    """Write the plan's changes; fix the key file's mode. Returns the paths written."""
+    written = []
+    for planned in plan.files:
+        target = project / planned.path
+        if planned.action in (FileAction.CREATE, FileAction.UPDATE):
+            assert planned.after is not None
+            _write_atomic(target, planned.after, planned.mode)
+            written.append(planned.path)
+        elif (
+            planned.mode is not None
+            and target.exists()
+            and target.stat().st_mode & 0o777 != planned.mode
+        ):
+            target.chmod(planned.mode)
+            written.append(planned.path)
+    return written
+
+
+def default_auth_command() -> str:
+    """The ``codex-oss`` executable of this environment, so Codex need not find it on PATH."""
+    beside = Path(sys.executable).parent / "codex-oss"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("codex-oss") or "codex-oss"
+
+
+def _new_table(block: Mapping[str, Any]) -> Table:
+    table = tomlkit.table()
+    for key, value in block.items():
+        table.add(key, _new_table(value) if isinstance(value, Mapping) else value)
+    # Keep a blank line between our block and whatever table follows it.
+    if not any(isinstance(value, Mapping) for value in block.values()):
+        table.add(tomlkit.nl())
+    return table
+
+
+def _update_table(table: Any, block: Mapping[str, Any]) -> None:
+    """Set ``block``'s values in ``table``, touching only the ones that differ."""
+    for key, value in block.items():
+        if isinstance(value, Mapping):
+            inner = table.get(key)
+            if isinstance(inner, Mapping):
+                _update_table(inner, value)
+            else:
+                if inner is not None:
+                    del table[key]
+                table[key] = _new_table(value)
+        elif _plain(table.get(key)) != value:
+            table[key] = value
+
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _sha256(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_manifest(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {}  # a damaged manifest only costs us the upgrade path; rewrite it
+    return data if isinstance(data, dict) else {}
+
+
+def _render_manifest(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _write_atomic(target: Path, text: str, mode: int | None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode is not None:
+        # The key's directory holds secrets only; keep others out of it.
+        target.parent.chmod(0o700)
+    keep_mode = target.stat().st_mode & 0o777 if target.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        final_mode = mode if mode is not None else keep_mode
+        os.chmod(tmp, final_mode if final_mode is not None else _default_mode())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _default_mode() -> int:
+    """What an ordinary new file gets under the user's umask (mkstemp's 0600 is too tight)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
