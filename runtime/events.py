@@ -128,6 +128,8 @@ class PatchValidated(Payload):
     diff_sha256: str | None = None
     files_changed: list[str] = Field(default_factory=list)
     patch_bytes: int = 0
+    base_sha256: dict[str, str | None] = Field(default_factory=dict)
+    result_sha256: dict[str, str | None] = Field(default_factory=dict)
 
 
 class PatchAppliedInIsolation(Payload):
@@ -147,6 +149,7 @@ class VerificationRan(Payload):
 class RollbackRecorded(Payload):
     diff_sha256: str
     rollback_sha256: str
+    proven: bool = False
 
 
 class PatchPromoted(Payload):
