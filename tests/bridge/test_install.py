@@ -1,0 +1,306 @@
+"""codex-oss install: config merge keeping the user's text, roles, AGENTS.md, key, idempotence."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.agents_md import BEGIN_MARKER, END_MARKER, managed_section
+from bridge.cli import main
+from bridge.install import (
+    AGENTS_DIR,
+    CONFIG_FILE,
+    KEY_FILE,
+    PROVIDER_ID,
+    FileAction,
+    InstallError,
+    InstallOptions,
+    default_auth_command,
+    install,
+    load_source_roles,
+    plan_install,
+)
+from runtime.handoff import CLOSE_TAG, OPEN_TAG
+from runtime.registry import ModelRegistry
+from runtime.settings import Settings
+
+USER_CONFIG = """\
+# Team Codex config -- keep this comment
+model = "gpt-5.5"  # the parent model
+approval_policy = "on-request"
+
+[model_providers.other]
+name = "Other"   # a provider of ours
+base_url = "http://127.0.0.1:9999/v1"
+
+# profiles below
+[profiles.fast]
+model = "o4-mini"  # fast
+"""
+EXPECTED_ROLES = {
+    "oss_scout": "mission-a2-flash",
+    "oss_investigator": "mission-a3-kimi",
+    "oss_local_investigator": "mission-a3-local",
+    "oss_patch_proposer": "mission-a4-kimi",
+    "oss_implementer": "mission-a5-kimi",
+    "oss_raw_worker": "ocg-kimi-k2.6",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / ".codex").mkdir(parents=True)
+    (root / CONFIG_FILE).write_text(USER_CONFIG)
+    return root
+
+
+def options(project: Path, **extra) -> InstallOptions:
+    return InstallOptions(project=project, auth_command=default_auth_command(), **extra)
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_user_comments_and_keys_survive_and_provider_block_is_added(project: Path) -> None:
+    install(options(project))
+    text = (project / CONFIG_FILE).read_text()
+    for line in USER_CONFIG.splitlines():
+        assert line in text.splitlines(), f"user line lost: {line!r}"
+    config = tomllib.loads(text)
+    assert config["model"] == "gpt-5.5"
+    assert config["model_providers"]["other"]["base_url"] == "http://127.0.0.1:9999/v1"
+    assert config["profiles"]["fast"]["model"] == "o4-mini"
+    block = config["model_providers"][PROVIDER_ID]
+    assert block["wire_api"] == "responses"
+    assert block["base_url"] == "http://127.0.0.1:4000/v1"
+    assert "env_key" not in block
+    assert block["auth"]["args"] == ["print-bridge-key", "--project", str(project)]
+
+
+def test_install_never_sets_a_top_level_model_provider(project: Path) -> None:
+    install(options(project))
+    assert "model_provider" not in tomllib.loads((project / CONFIG_FILE).read_text())
+
+
+def test_idle_timeout_outlasts_heartbeats_and_streams_are_not_retried(project: Path) -> None:
+    install(options(project))
+    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    assert block["stream_idle_timeout_ms"] >= 6 * 10_000  # heartbeats every ~10 s
+    assert block["stream_max_retries"] == 0
+    assert 0 <= block["request_max_retries"] <= 2
+
+
+def test_second_install_changes_nothing(project: Path) -> None:
+    first = install(options(project))
+    assert first.changed
+    before = snapshot(project)
+    second = install(options(project))
+    assert second.changed == ()
+    assert snapshot(project) == before
+
+
+def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    result = CliRunner().invoke(main, ["install", "--project", str(project), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert snapshot(project) == before
+    assert f"+[model_providers.{PROVIDER_ID}]" in result.output
+    assert f"+++ b/{AGENTS_DIR}/oss_investigator.toml" in result.output
+    assert "not shown" in result.output  # the key's diff hides the key
+
+
+def test_cli_second_run_reports_nothing_to_do(project: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["install", "--project", str(project)]).exit_code == 0
+    again = runner.invoke(main, ["install", "--project", str(project)])
+    assert again.exit_code == 0
+    assert "nothing to do" in again.output
+
+
+def test_bridge_key_is_private_and_kept_across_installs(project: Path) -> None:
+    install(options(project))
+    key_path = project / KEY_FILE
+    key = key_path.read_text()
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_path.parent.stat().st_mode) == 0o700
+    assert len(key.strip()) >= 40
+    key_path.chmod(0o644)
+    install(options(project))
+    assert key_path.read_text() == key
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+
+
+def test_dry_run_output_never_contains_the_key(project: Path) -> None:
+    install(options(project))
+    (project / AGENTS_DIR / "oss_scout.toml").unlink()  # make the dry run have something to say
+    result = CliRunner().invoke(main, ["install", "--project", str(project), "--dry-run"])
+    assert (project / KEY_FILE).read_text().strip() not in result.output
+
+
+def test_configured_auth_command_prints_the_bridge_key(project: Path) -> None:
+    install(options(project))
+    auth = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID][
+        "auth"
+    ]
+    done = subprocess.run(
+        [auth["command"], *auth["args"]], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (project / KEY_FILE).read_text().strip()
+
+
+def test_print_bridge_key_without_install_fails_with_the_fix(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["print-bridge-key", "--project", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "codex-oss install" in result.output
+
+
+def test_roles_are_copied_with_required_fields(project: Path) -> None:
+    install(options(project))
+    for name, model in EXPECTED_ROLES.items():
+        role = tomllib.loads((project / AGENTS_DIR / f"{name}.toml").read_text())
+        assert role["name"] == name
+        assert role["description"].strip()
+        assert role["developer_instructions"].strip()
+        assert role["model"] == model
+        assert role["model_provider"] == PROVIDER_ID
+        assert role["sandbox_mode"] == "read-only"
+
+
+def test_every_role_model_is_an_alias_the_registry_resolves() -> None:
+    registry = ModelRegistry(Settings(OPENCODE_GO_API_KEY="test-key-not-real"))
+    for text in load_source_roles().values():
+        model = tomllib.loads(text)["model"]
+        assert registry.resolve(model) is not None
+
+
+def test_no_literal_handoff_tags_in_roles_or_agents_md() -> None:
+    texts = [*load_source_roles().values(), managed_section()]
+    for text in texts:
+        assert OPEN_TAG not in text
+        assert CLOSE_TAG not in text
+
+
+def test_user_edited_role_is_kept_unless_forced(project: Path) -> None:
+    install(options(project))
+    role = project / AGENTS_DIR / "oss_investigator.toml"
+    edited = role.read_text().replace("mission-a3-kimi", "mission-a3-deepseek")
+    role.write_text(edited)
+    plan = install(options(project))
+    assert role.read_text() == edited
+    assert [f.action for f in plan.files if f.path.endswith("oss_investigator.toml")] == [
+        FileAction.KEPT
+    ]
+    assert any("--force" in note for note in plan.notes)
+    install(options(project, force=True))
+    assert "mission-a3-kimi" in role.read_text()
+
+
+def test_unedited_role_follows_an_upgraded_source(project: Path) -> None:
+    roles = {"oss_x.toml": 'name = "oss_x"\n'}
+    current = {CONFIG_FILE: USER_CONFIG}
+    first = plan_install(current, roles, options(project), new_key="k")
+    written = {f.path: f.after for f in first.files}
+    upgraded = {"oss_x.toml": 'name = "oss_x"\ndescription = "new"\n'}
+    second = plan_install(written, upgraded, options(project), new_key="k")
+    role = next(f for f in second.files if f.path == f"{AGENTS_DIR}/oss_x.toml")
+    assert role.action is FileAction.UPDATE
+    assert role.after == upgraded["oss_x.toml"]
+
+
+def test_agents_md_keeps_user_text_and_replaces_section_in_place(project: Path) -> None:
+    agents = project / "AGENTS.md"
+    agents.write_text("# House rules\n\nRun the tests.\n")
+    install(options(project))
+    text = agents.read_text()
+    assert text.startswith("# House rules\n\nRun the tests.\n")
+    assert text.count(BEGIN_MARKER) == 1
+    damaged = text.replace("One handoff block per spawned worker", "stale text")
+    agents.write_text(damaged + "\n## After\nmore rules\n")
+    install(options(project))
+    text = agents.read_text()
+    assert "One handoff block per spawned worker" in text
+    assert "stale text" not in text
+    assert text.endswith(END_MARKER + "\n\n## After\nmore rules\n")
+    assert text.index("# House rules") < text.index(BEGIN_MARKER) < text.index("## After")
+
+
+def test_agents_md_with_unbalanced_markers_is_refused(project: Path) -> None:
+    (project / "AGENTS.md").write_text(f"{BEGIN_MARKER}\nhalf a section\n")
+    with pytest.raises(InstallError, match=r"AGENTS\.md: .* section is damaged"):
+        install(options(project))
+
+
+def test_gitignore_gets_codex_oss_once(project: Path) -> None:
+    (project / ".gitignore").write_text("node_modules/")
+    install(options(project))
+    install(options(project))
+    lines = (project / ".gitignore").read_text().splitlines()
+    assert lines[0] == "node_modules/"
+    assert lines.count(".codex-oss/") == 1
+
+
+def test_existing_gitignore_entry_is_respected(project: Path) -> None:
+    (project / ".gitignore").write_text("/.codex-oss\n")
+    install(options(project))
+    assert (project / ".gitignore").read_text() == "/.codex-oss\n"
+
+
+def test_invalid_toml_is_refused_and_nothing_written(project: Path) -> None:
+    (project / CONFIG_FILE).write_text("model = \n[broken\n")
+    before = snapshot(project)
+    with pytest.raises(InstallError, match=r"\.codex/config\.toml: not valid TOML"):
+        install(options(project))
+    assert snapshot(project) == before
+
+
+def test_existing_bridge_block_is_updated_keeping_user_keys(project: Path) -> None:
+    (project / CONFIG_FILE).write_text(
+        USER_CONFIG
+        + f"""
+[model_providers.{PROVIDER_ID}]
+name = "mine"
+base_url = "http://127.0.0.1:1/v1"
+env_key = "MY_KEY"
+http_headers = {{ "X-Team" = "blue" }}  # ours
+"""
+    )
+    plan = install(options(project))
+    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    assert block["base_url"] == "http://127.0.0.1:4000/v1"
+    assert block["http_headers"] == {"X-Team": "blue"}
+    assert "env_key" not in block
+    assert any("env_key" in note for note in plan.notes)
+    assert "# ours" in (project / CONFIG_FILE).read_text()
+
+
+def test_user_top_level_model_provider_is_left_alone(project: Path) -> None:
+    (project / CONFIG_FILE).write_text('model_provider = "other"\n' + USER_CONFIG)
+    install(options(project))
+    assert tomllib.loads((project / CONFIG_FILE).read_text())["model_provider"] == "other"
+
+
+def test_fresh_project_without_codex_dir(tmp_path: Path) -> None:
+    install(options(tmp_path))
+    config = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+    assert set(config) == {"model_providers"}
+    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == ".codex-oss/"
+    assert install(options(tmp_path)).changed == ()
+
+
+def test_port_option_sets_base_url(project: Path) -> None:
+    result = CliRunner().invoke(main, ["install", "--project", str(project), "--port", "4555"])
+    assert result.exit_code == 0, result.output
+    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    assert block["base_url"] == "http://127.0.0.1:4555/v1"
