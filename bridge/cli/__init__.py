@@ -9,6 +9,10 @@ import click
 
 # command name -> "module:attribute"; the module is imported only when the command runs.
 COMMANDS: dict[str, str] = {
+    "claim-status": "bridge.cli.proofs:claim_status",
+    "burnin": "bridge.cli.proofs:burnin",
+    "refresh-proofs": "bridge.cli.proofs:refresh_proofs",
+    "certify": "bridge.cli.proofs:certify",
     "mission": "bridge.cli.mission:mission",
     "validate-handoff": "bridge.cli.mission:validate_handoff",
     "verify-log": "bridge.cli.audit:verify_log",
