@@ -145,7 +145,12 @@ def _check_input(items: Any) -> None:
                 param=f"input[{index}].type",
                 code="unsupported_item_type",
             )
-        if kind == "message" and item.get("role") not in ("user", "assistant", "system", "developer"):
+        if kind == "message" and item.get("role") not in (
+            "user",
+            "assistant",
+            "system",
+            "developer",
+        ):
             raise RequestError(
                 f"input[{index}].role must be user, assistant, system or developer",
                 param=f"input[{index}].role",
@@ -223,7 +228,11 @@ class EventStream:
 
     def _response(self, status: str, **extra: Any) -> dict[str, Any]:
         return response_object(
-            self.response_id, self.model, self.created_at, status=status, request=self.request,
+            self.response_id,
+            self.model,
+            self.created_at,
+            status=status,
+            request=self.request,
             **extra,
         )
 

@@ -1,0 +1,211 @@
+"""Mission aliases (``mission-a<N>-<profile>``): run the runtime and stream what it says.
+
+The handoff is checked before the stream starts, so a bad one is a 400 whose body Codex shows
+verbatim. Once running, each commentary line becomes an assistant message with
+``phase: "commentary"`` as it happens, ``response.in_progress`` heartbeats keep Codex's idle
+timer alive between lines, and the final report is the last message (``phase:
+"final_answer"``), because Codex hands a parent only a child's last message. A client that
+goes away cancels the mission; the runtime records the cancellation in its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bridge.raw import sse_response
+from bridge.responses import (
+    EventStream,
+    RequestError,
+    ResponsesRequest,
+    error_body,
+    response_object,
+    usage_object,
+)
+from bridge.translate import message_item
+from runtime.handoff import HandoffError, extract_handoff_from_items
+from runtime.mission import TIER_ORDER, MissionContractError, compile_mission
+from runtime.registry import Resolution
+from runtime.settings import Settings
+from runtime.upstream import UpstreamError
+
+if TYPE_CHECKING:
+    from runtime.runner import MissionOutcome
+
+__all__ = ["check_handoff", "handle_mission"]
+
+log = logging.getLogger("bridge.missions")
+
+_DONE = object()
+
+
+def check_handoff(parsed: ResponsesRequest, resolution: Resolution) -> None:
+    """Raise a 400 :class:`RequestError` when the handoff cannot be admitted by this alias."""
+    try:
+        compiled = compile_mission(extract_handoff_from_items(parsed.input))
+    except HandoffError as exc:
+        raise RequestError(f"handoff rejected: {exc}", code=exc.code, param="input") from None
+    except MissionContractError as exc:
+        raise RequestError(f"mission contract rejected: {exc}", code="invalid_mission") from None
+    tier = compiled.mission.tier
+    if resolution.tier is not None and TIER_ORDER[tier] > TIER_ORDER[resolution.tier]:
+        raise RequestError(
+            f"the handoff asks for tier {tier.value} but {resolution.alias} runs missions up to "
+            f"{resolution.tier.value}; use mission-{tier.value.lower()}-<profile>",
+            code="tier_mismatch",
+            param="model",
+        )
+
+
+async def handle_mission(
+    request: web.Request,
+    parsed: ResponsesRequest,
+    resolution: Resolution,
+    *,
+    project_root: Path,
+    settings: Settings,
+    client: Any,
+    heartbeat_seconds: float,
+    scrub: Callable[[str], str] = str,
+) -> web.StreamResponse:
+    """Run the mission of ``parsed`` and answer it as SSE (or one JSON response)."""
+    check_handoff(parsed, resolution)
+    # Imported here: the runner pulls in the whole runtime, which raw aliases never need.
+    from runtime.runner import run_mission
+
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def on_commentary(text: str) -> None:
+        queue.put_nowait(text)
+
+    task = asyncio.ensure_future(
+        run_mission(
+            project_root=project_root,
+            resolution=resolution,
+            request_input=parsed.input,
+            settings=settings,
+            client=client,
+            on_commentary=on_commentary,
+        )
+    )
+    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+    try:
+        if parsed.stream:
+            return await _stream(request, parsed, task, queue, heartbeat_seconds, scrub)
+        return await _json(parsed, task, queue, scrub)
+    except asyncio.CancelledError:
+        log.warning("mission alias %s: client disconnected; cancelling the mission", parsed.model)
+        raise
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _stream(
+    request: web.Request,
+    parsed: ResponsesRequest,
+    task: asyncio.Future[MissionOutcome],
+    queue: asyncio.Queue[Any],
+    heartbeat_seconds: float,
+    scrub: Callable[[str], str],
+) -> web.StreamResponse:
+    response = await sse_response(request)
+    events = EventStream(parsed.model, parsed.body)
+    await response.write(events.created())
+    while True:
+        try:
+            entry = await asyncio.wait_for(queue.get(), heartbeat_seconds)
+        except TimeoutError:
+            await response.write(events.heartbeat())
+            continue
+        if entry is _DONE:
+            break
+        await response.write(events.message(message_item(entry, phase="commentary")))
+    try:
+        outcome = task.result()
+    except Exception as exc:
+        await response.write(events.failed(scrub(_failure_text(exc)), code=_failure_code(exc)))
+    else:
+        final = events.message(message_item(outcome.final_text, phase="final_answer"))
+        usage = usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens)
+        log.info(
+            "mission %s (run %s) closed %s: %s",
+            outcome.mission_id,
+            outcome.run_id,
+            outcome.status,
+            outcome.closure_reason,
+        )
+        if outcome.status == "FAILED":
+            # The report still goes out as the last message; the turn ends as failed so the
+            # user (or parent) sees why without parsing the report.
+            tail = events.failed(
+                f"mission {outcome.mission_id} FAILED: {outcome.closure_reason} "
+                f"(report in .codex-oss/missions/{outcome.mission_id}/report.json)",
+                code="mission_failed",
+            )
+        else:
+            tail = events.completed(usage)
+        await response.write(final + tail)
+    await response.write_eof()
+    return response
+
+
+async def _json(
+    parsed: ResponsesRequest,
+    task: asyncio.Future[MissionOutcome],
+    queue: asyncio.Queue[Any],
+    scrub: Callable[[str], str],
+) -> web.Response:
+    await asyncio.wait({task})
+    commentary: list[dict[str, Any]] = []
+    while not queue.empty():
+        entry = queue.get_nowait()
+        if entry is not _DONE:
+            commentary.append(message_item(entry, phase="commentary"))
+    try:
+        outcome = task.result()
+    except (HandoffError, MissionContractError) as exc:
+        raise RequestError(str(exc), code="invalid_mission", param="input") from None
+    except Exception as exc:
+        return web.json_response(
+            error_body(scrub(_failure_text(exc)), code=_failure_code(exc), type_="server_error"),
+            status=502 if isinstance(exc, UpstreamError) else 500,
+        )
+    events = EventStream(parsed.model, parsed.body)
+    output = [*commentary, message_item(outcome.final_text, phase="final_answer")]
+    return web.json_response(
+        response_object(
+            events.response_id,
+            parsed.model,
+            events.created_at,
+            status="completed",
+            output=output,
+            usage=usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens),
+            request=parsed.body,
+        )
+    )
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, UpstreamError):
+        return f"mission stopped: upstream failed: {exc}"
+    if isinstance(exc, HandoffError | MissionContractError):
+        return f"handoff rejected: {exc}"
+    log.exception("mission crashed", exc_info=exc)
+    return f"mission crashed: {type(exc).__name__}: {exc}"
+
+
+def _failure_code(exc: BaseException) -> str:
+    if isinstance(exc, UpstreamError):
+        return "upstream_error"
+    if isinstance(exc, HandoffError | MissionContractError):
+        return "invalid_mission"
+    return "server_error"

@@ -1,0 +1,61 @@
+"""Fixtures for bridge tests: a real bridge on a free 127.0.0.1 port in front of a real
+scripted upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.app import create_app, start_server
+from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from runtime.settings import Settings
+
+LOCAL_KEY = "local-test-key-0123456789"
+
+StartBridge = Callable[..., Awaitable[str]]
+
+
+def bridge_settings(upstream_url: str, **overrides: Any) -> Settings:
+    """Settings for a test bridge: the scripted upstream, a local key, no env file."""
+    values: dict[str, Any] = {
+        "PROXY_API_KEY": LOCAL_KEY,
+        "UPSTREAM_BASE_URL": upstream_url,
+        "OPENCODE_GO_API_KEY": "upstream-test-key-9876543210",
+        "LOCAL_MODEL_BASE_URL": upstream_url,
+        "REQUEST_DEADLINE_SECONDS": 20,
+        "OPENAI_API_KEY": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[ScriptedUpstream]:
+    """A scripted upstream with an empty script."""
+    async with ScriptedUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
+    """``await start_bridge(settings, **create_app_kwargs)`` -> the bridge's ``/v1`` base URL."""
+    runners = []
+
+    async def start(settings: Settings, project_root: Path | None = None, **kwargs: Any) -> str:
+        app = create_app(settings, project_root or tmp_path, **kwargs)
+        runner, port = await start_server(app, "127.0.0.1", 0)
+        runners.append(runner)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def raw_bridge(upstream: ScriptedUpstream, start_bridge: StartBridge) -> str:
+    """A bridge with default settings in front of ``upstream`` (heartbeats every 0.1 s)."""
+    return await start_bridge(bridge_settings(upstream.base_url), heartbeat_seconds=0.1)
