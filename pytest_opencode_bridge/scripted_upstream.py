@@ -265,6 +265,8 @@ class ScriptedUpstream:
         self.requests: list[RecordedRequest] = []
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.total_in_flight = 0
+        self.max_total_in_flight = 0
         self.on_request = on_request
         self._lock = threading.Lock()
         self._queues = load_script(script or {})
@@ -284,7 +286,7 @@ class ScriptedUpstream:
         """Bind and serve; ``port`` 0 picks a free port (read it back from ``.port``)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
@@ -414,10 +416,13 @@ class ScriptedUpstream:
             return _error(400, "the request names no model", "missing_model")
         self.in_flight[model] = self.in_flight.get(model, 0) + 1
         self.max_in_flight[model] = max(self.max_in_flight.get(model, 0), self.in_flight[model])
+        self.total_in_flight += 1
+        self.max_total_in_flight = max(self.max_total_in_flight, self.total_in_flight)
         try:
             return await self._answer(request, body, model, len(raw))
         finally:
             self.in_flight[model] -= 1
+            self.total_in_flight -= 1
 
     def _models(self) -> web.Response:
         with self._lock:
