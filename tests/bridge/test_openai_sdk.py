@@ -6,6 +6,7 @@ import json
 
 import openai
 import pytest
+
 from conftest import LOCAL_KEY
 
 EXEC_TOOL = {
@@ -93,5 +94,5 @@ async def test_a_function_call_round_trip(sdk, upstream):
 
 
 async def test_a_bad_request_surfaces_as_the_sdk_error_with_the_message(sdk):
-    with pytest.raises(openai.BadRequestError, match="unsupported_bridge_model|OpenAI model"):
+    with pytest.raises(openai.BadRequestError, match=r"unsupported_bridge_model|OpenAI model"):
         await sdk.responses.create(model="gpt-5.5", input="x")

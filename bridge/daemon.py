@@ -1,0 +1,566 @@
+"""The bridge's lifecycle: serve in the foreground, as a daemon, stop, status, doctor checks.
+
+State lives under ``<project>/.codex-oss/run/``: ``bridge.pid``, ``bridge.port``,
+``bridge.host``, ``bridge.source_hash`` and ``bridge.log``. The project is ``--project`` or
+the nearest ancestor of the current directory holding ``.codex-oss/`` or ``.git/``, so ``stop``
+works from any directory of the project. A pid file whose process is gone, or is no longer a
+bridge, is stale: it is reported and removed, never signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bridge.bridge_key import read_bridge_key
+from bridge.source_hash import source_hash
+from runtime.settings import Settings, load_settings
+
+__all__ = [
+    "Check",
+    "DaemonError",
+    "RunFiles",
+    "Status",
+    "bridge_settings",
+    "doctor_checks",
+    "find_project_root",
+    "serve_foreground",
+    "start_daemon",
+    "status",
+    "stop",
+]
+
+log = logging.getLogger("bridge.daemon")
+
+RUN_DIR = Path(".codex-oss/run")
+_MARKERS = (".codex-oss", ".git")
+# Words the command line of a bridge process carries (how a reused pid is told apart).
+_BRIDGE_CMDLINE_MARKS = ("codex-oss", "bridge.cli")
+
+
+class DaemonError(RuntimeError):
+    """A lifecycle step that cannot be done; the message says what to do instead."""
+
+
+def find_project_root(explicit: Path | None = None, start: Path | None = None) -> Path:
+    """``explicit``, else the nearest ancestor of ``start`` (cwd) with ``.codex-oss``/``.git``."""
+    if explicit is not None:
+        return explicit.resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if any((candidate / marker).exists() for marker in _MARKERS):
+            return candidate
+    return here
+
+
+def bridge_settings(project: Path, **overrides: Any) -> Settings:
+    """Settings for serving ``project``: env, the upstream key file, then the bridge key file."""
+    settings = load_settings(project, **overrides)
+    if settings.PROXY_API_KEY is None:
+        key = read_bridge_key(project)
+        if key:
+            settings = settings.model_copy(update={"PROXY_API_KEY": key})
+    return settings
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The run-state files of one project."""
+
+    project: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.project / RUN_DIR
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "bridge.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "bridge.log"
+
+    def write(self, pid: int, host: str, port: int, code_hash: str) -> None:
+        """Record a serving process (pid file last: its presence means the rest is there)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "bridge.port").write_text(f"{port}\n", encoding="utf-8")
+        (self.dir / "bridge.host").write_text(f"{host}\n", encoding="utf-8")
+        (self.dir / "bridge.source_hash").write_text(f"{code_hash}\n", encoding="utf-8")
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{pid}\n", encoding="utf-8")
+        tmp.replace(self.pid_file)
+
+    def read(self) -> dict[str, Any] | None:
+        """``{"pid", "host", "port", "source_hash"}`` or None when no pid file exists."""
+        pid = _read_int(self.pid_file)
+        if pid is None:
+            return None
+        return {
+            "pid": pid,
+            "port": _read_int(self.dir / "bridge.port"),
+            "host": _read_text(self.dir / "bridge.host") or "127.0.0.1",
+            "source_hash": _read_text(self.dir / "bridge.source_hash"),
+        }
+
+    def clear(self, pid: int | None = None) -> None:
+        """Remove the state files (only if they still describe ``pid``, when given)."""
+        if pid is not None and _read_int(self.pid_file) != pid:
+            return
+        for name in ("bridge.pid", "bridge.port", "bridge.host", "bridge.source_hash"):
+            (self.dir / name).unlink(missing_ok=True)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read_text(path)
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+    return True
+
+
+def is_bridge_process(pid: int) -> bool:
+    """Whether ``pid`` runs a bridge (by its command line; True where that cannot be read)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        text = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return pid_alive(pid)
+    return any(mark in text for mark in _BRIDGE_CMDLINE_MARKS)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) == 0
+
+
+def port_owner(port: int) -> int | None:
+    """The pid listening on TCP ``port`` (Linux /proc; None when unknown)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def fetch_health(host: str, port: int, key: str | None, timeout: float = 2.0) -> dict | None:
+    """The running bridge's ``/health`` JSON, or None when it does not answer as a bridge."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(f"http://{host}:{port}/health", headers=headers, timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if response.status_code == 401:
+        return {"status": "unauthorized"}
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and "source_hash" in body else None
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def serve_foreground(project: Path, host: str, port: int, settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, keeping the run files while serving."""
+    files = RunFiles(project)
+    running = status(project, settings)
+    if running.state == "running":
+        raise DaemonError(
+            f"a bridge is already running for {project} (pid {running.pid}, port "
+            f"{running.port}); use 'codex-oss restart' or 'codex-oss stop'"
+        )
+    if port and port_in_use(host, port):
+        owner = port_owner(port)
+        raise DaemonError(
+            f"port {port} is taken"
+            + (f" by pid {owner}" if owner else "")
+            + "; stop that process or pass --port"
+        )
+    asyncio.run(_serve(files, project, host, port, settings))
+
+
+async def _serve(files: RunFiles, project: Path, host: str, port: int, settings: Settings) -> None:
+    from bridge.app import STATE, create_app, start_server
+
+    app = create_app(settings, project)
+    runner, bound = await start_server(app, host, port)
+    pid = os.getpid()
+    files.write(pid, host, bound, app[STATE].source_hash)
+    stop_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_event.set)
+    log.info("bridge serving %s on http://%s:%d/v1 (pid %d)", project, host, bound, pid)
+    print(f"codex-oss bridge on http://{host}:{bound}/v1 (pid {pid})", flush=True)
+    try:
+        await stop_event.wait()
+    finally:
+        log.info("bridge stopping (pid %d)", pid)
+        await runner.cleanup()
+        files.clear(pid)
+
+
+def start_daemon(
+    project: Path, host: str, port: int, settings: Settings, wait_seconds: float = 20.0
+) -> Status:
+    """Spawn ``codex-oss up`` detached, wait until it answers ``/health``; its status."""
+    running = status(project, settings)
+    if running.state == "running":
+        raise DaemonError(
+            f"a bridge is already running for {project} (pid {running.pid}, port "
+            f"{running.port}); use 'codex-oss restart'"
+        )
+    if port_in_use(host, port):
+        owner = port_owner(port)
+        raise DaemonError(
+            f"port {port} is taken" + (f" by pid {owner}" if owner else "") + "; pass --port"
+        )
+    files = RunFiles(project)
+    files.dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-c",
+        "from bridge.cli import main; main(prog_name='codex-oss')",
+        "up",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--project",
+        str(project),
+    ]
+    with open(files.log_file, "ab") as log_handle:
+        process = subprocess.Popen(
+            argv,
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the terminal that started it
+        )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = _tail(files.log_file)
+            raise DaemonError(f"the bridge exited with code {process.returncode}:\n{tail}")
+        current = status(project, settings)
+        if current.state == "running" and current.pid == process.pid:
+            return current
+        time.sleep(0.1)
+    process.terminate()
+    raise DaemonError(f"the bridge did not answer within {wait_seconds:g}s; see {files.log_file}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    text = _read_text(path) or ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# -- status and stop ---------------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    """What the run files and the process say: ``running``, ``stale`` or ``stopped``."""
+
+    state: str
+    project: Path
+    pid: int | None = None
+    host: str | None = None
+    port: int | None = None
+    source_hash: str | None = None
+    health: dict[str, Any] | None = None
+    detail: str = ""
+    code_matches: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "state": self.state,
+            "project": str(self.project),
+            "pid": self.pid,
+            "host": self.host,
+            "port": self.port,
+            "source_hash": self.source_hash,
+            "code_matches_disk": self.code_matches,
+            "detail": self.detail,
+        }
+
+
+def status(project: Path, settings: Settings | None = None) -> Status:
+    """The bridge's state for ``project`` (no side effects)."""
+    recorded = RunFiles(project).read()
+    if recorded is None:
+        return Status("stopped", project, detail="no pid file")
+    pid, host, port = recorded["pid"], recorded["host"], recorded["port"]
+    if not pid_alive(pid) or not is_bridge_process(pid):
+        return Status(
+            "stale",
+            project,
+            pid=pid,
+            host=host,
+            port=port,
+            detail=f"pid file names {pid}, which is not a running bridge",
+        )
+    key = settings.PROXY_API_KEY if settings is not None else None
+    health = fetch_health(host, port, key) if port else None
+    running_hash = (health or {}).get("source_hash") or recorded["source_hash"]
+    current = Status(
+        "running",
+        project,
+        pid=pid,
+        host=host,
+        port=port,
+        source_hash=running_hash,
+        health=health,
+    )
+    if running_hash:
+        current.code_matches = running_hash == source_hash()
+    if health is None:
+        current.detail = "process alive but /health does not answer (starting or hung)"
+    return current
+
+
+def stop(project: Path, timeout: float = 10.0) -> str:
+    """Stop the project's bridge: SIGTERM, then SIGKILL after ``timeout``; a sentence."""
+    files = RunFiles(project)
+    recorded = files.read()
+    if recorded is None:
+        return "no bridge running (no pid file)"
+    pid = recorded["pid"]
+    if not pid_alive(pid) or not is_bridge_process(pid):
+        files.clear()
+        return f"removed a stale pid file (pid {pid} is not a running bridge)"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            files.clear()
+            return f"stopped the bridge (pid {pid})"
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not pid_alive(pid):
+            break
+        time.sleep(0.05)
+    files.clear()
+    return f"killed the bridge (pid {pid}) after {timeout:g}s without exiting on SIGTERM"
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One doctor finding: ``ok``, ``warn`` or ``fail``, with what to do about it."""
+
+    name: str
+    status: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+def doctor_checks(
+    project: Path,
+    *,
+    network: bool = False,
+    live_model: str | None = None,
+    port: int | None = None,
+) -> list[Check]:
+    """Configuration, keys, port, running server, and optionally upstream and a live call."""
+    checks: list[Check] = []
+    try:
+        settings = bridge_settings(project)
+    except Exception as exc:  # pydantic's errors name the variable
+        return [Check("config", "fail", f"settings do not load: {exc}")]
+    try:
+        from runtime.registry import ModelRegistry
+
+        registry = ModelRegistry(settings)
+        checks.append(
+            Check("config", "ok", f"project {project}; {len(registry.aliases())} aliases")
+        )
+    except Exception as exc:
+        return [Check("config", "fail", str(exc))]
+
+    from bridge.auth import KeyConfigError, check_keys
+
+    try:
+        check_keys(settings)
+    except KeyConfigError as exc:
+        checks.append(Check("keys", "fail", str(exc)))
+    else:
+        checks.append(
+            Check(
+                "local key",
+                "ok" if settings.PROXY_API_KEY else "warn",
+                "PROXY_API_KEY (or the project's bridge key) is set"
+                if settings.PROXY_API_KEY
+                else "no PROXY_API_KEY and no .codex-oss/env/bridge.key: any local process "
+                "can use the bridge; run 'codex-oss install'",
+            )
+        )
+    checks.append(
+        Check(
+            "upstream key",
+            "ok" if settings.OPENCODE_GO_API_KEY else "warn",
+            "OPENCODE_GO_API_KEY is present"
+            if settings.OPENCODE_GO_API_KEY
+            else "no OPENCODE_GO_API_KEY (env or .codex-oss/env/opencode-go.env): only the "
+            "local profile can serve",
+        )
+    )
+
+    current = status(project, settings)
+    bridge_port = current.port or port or settings.PROXY_PORT
+    checks.append(_port_check(current, bridge_port))
+    checks.append(_server_check(current))
+
+    if network:
+        checks.append(_upstream_check(settings))
+    if live_model:
+        checks.append(_live_check(settings, registry, live_model))
+    return checks
+
+
+def _port_check(current: Status, port: int) -> Check:
+    owner = port_owner(port)
+    if current.state == "running":
+        return Check("port", "ok", f"port {port} served by the bridge (pid {current.pid})")
+    if port_in_use("127.0.0.1", port):
+        who = f"pid {owner}" if owner else "another process"
+        return Check("port", "fail", f"port {port} is held by {who}, not this project's bridge")
+    return Check("port", "ok", f"port {port} is free")
+
+
+def _server_check(current: Status) -> Check:
+    if current.state == "stopped":
+        return Check("server", "warn", "no bridge running; start it with 'codex-oss up --daemon'")
+    if current.state == "stale":
+        return Check("server", "warn", f"{current.detail}; 'codex-oss stop' removes the pid file")
+    if current.health is None:
+        return Check("server", "fail", current.detail)
+    if current.health.get("status") == "unauthorized":
+        return Check("server", "fail", "the running bridge refuses this project's key")
+    if current.code_matches is False:
+        return Check(
+            "server",
+            "fail",
+            f"the running bridge (pid {current.pid}) runs older code than is on disk; "
+            "run 'codex-oss restart'",
+        )
+    return Check("server", "ok", f"running (pid {current.pid}); its code matches the disk")
+
+
+def _upstream_check(settings: Settings) -> Check:
+    url = settings.UPSTREAM_BASE_URL.rstrip("/") + "/models"
+    headers = (
+        {"Authorization": f"Bearer {settings.OPENCODE_GO_API_KEY}"}
+        if settings.OPENCODE_GO_API_KEY
+        else {}
+    )
+    try:
+        response = httpx.get(url, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        return Check("upstream", "fail", f"{url} unreachable: {type(exc).__name__}")
+    if response.status_code >= 400:
+        return Check("upstream", "fail", f"{url} answered HTTP {response.status_code}")
+    return Check("upstream", "ok", f"{url} answered HTTP {response.status_code}")
+
+
+def _live_check(settings: Settings, registry: Any, alias: str) -> Check:
+    from runtime.registry import AdmissionError
+    from runtime.upstream import UpstreamClient, UpstreamError
+
+    try:
+        resolution = registry.resolve(alias)
+    except AdmissionError as exc:
+        return Check("live model", "fail", exc.message)
+
+    async def call() -> Any:
+        async with UpstreamClient(settings) as client:
+            body = {
+                "messages": [{"role": "user", "content": "Reply with the single word: ready"}],
+                "max_tokens": 16,
+            }
+            return await client.complete(resolution.chain[:1], body)
+
+    started = time.monotonic()
+    try:
+        result = asyncio.run(call())
+    except UpstreamError as exc:
+        return Check("live model", "fail", f"{alias}: {exc}")
+    elapsed = time.monotonic() - started
+    return Check(
+        "live model",
+        "ok",
+        f"{alias} -> {result.model} answered in {elapsed:.1f}s: {json.dumps(result.content[:60])}",
+    )
