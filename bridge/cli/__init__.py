@@ -21,6 +21,12 @@ COMMANDS: dict[str, str] = {
     "install": "bridge.cli.install:install",
     "print-bridge-key": "bridge.cli.install:print_bridge_key",
     "local-model": "bridge.cli.local_model:local_model",
+    "scripted-upstream": "bridge.cli.scripted:scripted_upstream",
+    "up": "bridge.cli.server:up",
+    "stop": "bridge.cli.server:stop",
+    "restart": "bridge.cli.server:restart",
+    "status": "bridge.cli.server:status",
+    "doctor": "bridge.cli.server:doctor",
 }
 
 
