@@ -61,6 +61,8 @@ MAX_LS_ENTRIES = 500
 MAX_GIT_LOG = 50
 MAX_STATUS_ENTRIES = 500
 BINARY_SNIFF_BYTES = 8192
+# Below this many bytes of mission budget nothing useful fits: the call is refused instead.
+MIN_OBSERVATION_BYTES = 128
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,9 @@ class _Output:
     end_line: int | None = None
     truncated: bool = False
     redactions: int = 0  # secrets already replaced while producing ``text``
+    # True when ``text`` is final: redacted and within the cap (a read's line range depends on
+    # its exact content, so it must not be redacted or cut again).
+    redacted: bool = False
 
 
 class ProjectToolBox:
@@ -370,7 +375,7 @@ class ProjectToolBox:
             self.observation_bytes += previous.output_bytes
             return previous.model_copy(update={"call_id": call_id, "cached": True})
 
-        if remaining <= 0:
+        if remaining < MIN_OBSERVATION_BYTES:
             return deny("budget_exhausted", self._budget_message())
         cap = min(self.max_observation_bytes_per_call, remaining)
         try:
@@ -378,9 +383,12 @@ class ProjectToolBox:
         except (ScopeDenied, ToolRefused) as exc:
             return deny(exc.reason_code, exc.message)
         # Redact first and cut after, so a cut can never leave half a secret behind.
-        redacted = self.redactor.redact(out.text)
-        text, cut = _cap_bytes(redacted.text, cap)
-        redactions = out.redactions + redacted.count
+        if out.redacted:
+            text, redactions = out.text, out.redactions
+        else:
+            redacted = self.redactor.redact(out.text)
+            text, redactions = redacted.text, out.redactions + redacted.count
+        text, cut = _cap_bytes(text, cap)
         observed = ToolObserved(
             call_id=call_id,
             tool_name=tool_name,
@@ -431,31 +439,11 @@ class ProjectToolBox:
                 "line_out_of_range",
                 f"{target.relative!r} has {len(lines)} lines; start_line {start} is past the end.",
             )
-        wanted_end = args.get("end_line") or start + DEFAULT_READ_LINES - 1
-        end = min(wanted_end, len(lines))
-        # Keep room for the note that tells the model how to continue.
-        budget = cap - 160
-        chunks: list[str] = []
-        used = 0
-        last = start - 1
-        for number in range(start, end + 1):
-            line = lines[number - 1]
-            if len(line) > MAX_LINE_CHARS:
-                line = line[:MAX_LINE_CHARS] + " [line cut]"
-            entry = f"{number}\t{line}\n"
-            size = len(entry.encode("utf-8"))
-            if used + size > budget and chunks:
-                break
-            chunks.append(entry)
-            used += size
-            last = number
-        truncated = last < wanted_end and last < len(lines)
-        body = "".join(chunks)
-        if truncated:
-            body += (
-                f"[shown lines {start}-{last} of {len(lines)}; "
-                f"continue with read start_line={last + 1}]\n"
-            )
+        explicit_end = args.get("end_line")
+        wanted_end = explicit_end or start + DEFAULT_READ_LINES - 1
+        body, last, truncated = _line_window(
+            lines, start, wanted_end, cap, always_note=explicit_end is None
+        )
         return _Output(
             body,
             path=target.relative,
@@ -463,6 +451,7 @@ class ProjectToolBox:
             end_line=last,
             truncated=truncated,
             redactions=body.count(MARKER_PREFIX),
+            redacted=True,
         )
 
     def _redacted_file(self, absolute: Path, relative: str, limit: int) -> str:
@@ -869,6 +858,53 @@ def _read_regular_file(
         raise ToolRefused("binary_file", f"{relative!r} is a binary file and is not shown.")
     key = (str(absolute), info.st_mtime_ns, info.st_size)
     return data.decode("utf-8", errors="replace"), key
+
+
+def _line_window(
+    lines: list[str], start: int, wanted_end: int, cap: int, *, always_note: bool = False
+) -> tuple[str, int, bool]:
+    """Numbered lines from ``start`` that fit in ``cap`` bytes with the continuation note.
+
+    Returns the text, the last line number included and whether the window was cut short of
+    ``wanted_end``. The note appears when cut short, or (``always_note``) when the file goes
+    on. The first line is always included, shortened if even it does not fit.
+    """
+    end = min(wanted_end, len(lines))
+    chunks: list[str] = []
+    used = 0
+    for number in range(start, end + 1):
+        line = lines[number - 1]
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + " [line cut]"
+        entry = f"{number}\t{line}\n"
+        used += len(entry.encode("utf-8"))
+        chunks.append(entry)
+        if used > cap:
+            break
+    while True:
+        last = start + len(chunks) - 1
+        truncated = last < end
+        note = (
+            f"[shown lines {start}-{last} of {len(lines)}; continue with read "
+            f"start_line={last + 1}]\n"
+            if truncated or (always_note and last < len(lines))
+            else ""
+        )
+        body = "".join(chunks) + note
+        size = len(body.encode("utf-8"))
+        if size <= cap:
+            return body, last, truncated
+        if len(chunks) > 1:
+            chunks.pop()
+            continue
+        # One line that does not fit: keep its head, marked, so the range stays honest.
+        if cap - len(note.encode("utf-8")) < 32:
+            note = ""  # a cap too small for the note: the truncated flag still says so
+        room = max(0, cap - len(note.encode("utf-8")) - len(" [line cut]\n"))
+        head = chunks[0].encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip("\n")
+        chunks[0] = head + " [line cut]\n"
+        body = chunks[0] + note
+        return body, last, truncated
 
 
 def _split_lines(text: str) -> list[str]:
