@@ -10,16 +10,20 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from runtime.mission import MissionV1
 from runtime.redact import Redactor
 
 MAX_OUTPUT_BYTES = 16_384
-# After the command exits, how long its output may keep draining before it is cut.
-DRAIN_SECONDS = 2.0
+# A command writing more than this is killed: its output would only fill the disk.
+OUTPUT_FLOOD_BYTES = 64 * 1024 * 1024
+POLL_SECONDS = 0.02
 # The only variables a verification command inherits: enough to find programs and speak UTF-8.
 # Everything else (upstream keys, proxy keys, tokens of the user's shell) stays behind.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -86,57 +90,64 @@ async def run_verification(
 
     The caller must have matched ``argv`` against the allowlist (:func:`check_allowed`).
     A program that cannot be started is reported as exit code None with the error as output.
+    Output goes to an unlinked temporary file rather than a pipe: a child that outlives the
+    command and keeps the pipe open cannot then hold the step hostage.
     """
     started = time.monotonic()
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=scrubbed_env(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so the whole group can be killed
-        )
-    except OSError as exc:
-        text = redactor.redact(f"could not start {argv[0]!r}: {exc.strerror or exc}")
-        return CommandResult(
-            argv, None, False, _ms(started), text.text, len(text.text), False, text.count
-        )
-    capture = CappedOutput(max_output_bytes)
-    assert process.stdout is not None
-    reader = asyncio.create_task(capture.read_all(process.stdout))
-    timed_out = False
-    try:
-        await asyncio.wait_for(process.wait(), timeout_seconds)
-    except TimeoutError:
-        timed_out = True
-    finally:
-        # Always: children the command left behind die with it, and a cancelled step
-        # (bridge shutdown, client gone) does not leave the group running.
-        kill_group(process.pid)
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
+    with tempfile.TemporaryFile() as sink:
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=scrubbed_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so the group can be killed
+            )
+        except OSError as exc:
+            text = redactor.redact(f"could not start {argv[0]!r}: {exc.strerror or exc}")
+            return CommandResult(
+                argv, None, False, _ms(started), text.text, len(text.text), False, text.count
+            )
+        ending = ""
+        try:
+            ending = await _wait(process, sink, started + timeout_seconds)
+        finally:
+            # Always: children the command left behind die with it, and a cancelled step
+            # (bridge shutdown, client gone) does not leave the group running.
+            kill_group(process.pid)
+            if process.poll() is None:
                 process.kill()
-            await process.wait()
-    try:
-        await asyncio.wait_for(reader, DRAIN_SECONDS)
-    except TimeoutError:
-        reader.cancel()
-    raw = capture.text()
-    if timed_out:
+                process.wait()
+        total = os.fstat(sink.fileno()).st_size
+        raw = read_capped(sink, total, max_output_bytes)
+    if ending == "timeout":
         raw += f"\n[killed after {timeout_seconds:g}s timeout]"
+    elif ending == "flood":
+        raw += f"\n[killed: output passed {OUTPUT_FLOOD_BYTES} bytes]"
     redacted = redactor.redact(raw)
     return CommandResult(
         argv=argv,
-        exit_code=None if timed_out else process.returncode,
-        timed_out=timed_out,
+        exit_code=None if ending else process.returncode,
+        timed_out=ending == "timeout",
         duration_ms=_ms(started),
         output=redacted.text,
-        output_bytes=capture.total,
-        truncated=capture.truncated,
+        output_bytes=total,
+        truncated=total > max_output_bytes,
         redactions=redacted.count,
     )
+
+
+async def _wait(process: subprocess.Popen, sink: IO[bytes], deadline: float) -> str:
+    """Poll until ``process`` exits (""), passes ``deadline`` ("timeout") or floods ("flood")."""
+    while process.poll() is None:
+        if time.monotonic() >= deadline:
+            return "timeout"
+        if os.fstat(sink.fileno()).st_size > OUTPUT_FLOOD_BYTES:
+            return "flood"
+        await asyncio.sleep(POLL_SECONDS)
+    return ""
 
 
 def kill_group(pgid: int) -> None:
@@ -145,40 +156,16 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-class CappedOutput:
-    """Keeps the first and last halves of at most ``limit`` bytes of a stream."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > self.limit
-
-    async def read_all(self, stream: asyncio.StreamReader) -> None:
-        """Read ``stream`` to its end, keeping only what fits."""
-        half = self.limit // 2
-        while chunk := await stream.read(65_536):
-            self.total += len(chunk)
-            room = half - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self.tail += chunk
-                del self.tail[: max(0, len(self.tail) - (self.limit - half))]
-
-    def text(self) -> str:
-        """The kept output as text, with a marker where bytes were dropped."""
-        head = self.head.decode("utf-8", errors="replace")
-        tail = self.tail.decode("utf-8", errors="replace")
-        if not self.truncated:
-            return head + tail
-        dropped = self.total - len(self.head) - len(self.tail)
-        return f"{head}\n[... {dropped} bytes of output cut ...]\n{tail}"
+def read_capped(sink: IO[bytes], total: int, limit: int) -> str:
+    """The first and last halves of at most ``limit`` bytes of ``sink``, as text."""
+    sink.seek(0)
+    if total <= limit:
+        return sink.read().decode("utf-8", errors="replace")
+    half = limit // 2
+    head = sink.read(half).decode("utf-8", errors="replace")
+    sink.seek(total - (limit - half))
+    tail = sink.read().decode("utf-8", errors="replace")
+    return f"{head}\n[... {total - limit} bytes of output cut ...]\n{tail}"
 
 
 def _ms(started: float) -> float:

@@ -1,0 +1,125 @@
+"""Verification commands: exact allowlist, no shell, scrubbed env, timeout, group kill, capped
+and redacted output. Real subprocesses throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.mission import Tier
+from runtime.patches.verify import CommandNotAllowed, check_allowed, run_verification
+from runtime.redact import Redactor
+from tests.patches.fixture_repo import PYTEST, mission_of
+
+PY = sys.executable
+
+
+async def run(argv, cwd, timeout=30.0, **kwargs):
+    return await run_verification(
+        argv,
+        cwd=cwd,
+        timeout_seconds=timeout,
+        redactor=Redactor(["configured-key-abc123"]),
+        **kwargs,
+    )
+
+
+def test_only_exact_allowlisted_argv_lists_pass():
+    mission = mission_of(Tier.A5)
+    assert check_allowed(list(PYTEST), mission) == PYTEST
+    with pytest.raises(CommandNotAllowed, match="shell string"):
+        check_allowed(" ".join(PYTEST), mission)
+    with pytest.raises(CommandNotAllowed, match="not in the mission's verification allowlist"):
+        check_allowed([*PYTEST, "-x"], mission)
+    with pytest.raises(CommandNotAllowed, match="not a list of strings"):
+        check_allowed([PY, 1], mission)
+
+
+async def test_the_environment_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENCODE_GO_API_KEY", "should-not-leak")
+    monkeypatch.setenv("SOME_TOKEN", "should-not-leak-either")
+    result = await run([PY, "-c", "import os; print(sorted(os.environ))"], tmp_path)
+    assert result.exit_code == 0
+    assert "OPENCODE_GO_API_KEY" not in result.output
+    assert "SOME_TOKEN" not in result.output
+    assert "PATH" in result.output
+
+
+async def test_no_shell_interprets_the_arguments(tmp_path):
+    result = await run([PY, "-c", "import sys; print(sys.argv[1:])", "$HOME", ";", "ls"], tmp_path)
+    assert "['$HOME', ';', 'ls']" in result.output
+
+
+async def test_a_timeout_kills_the_whole_process_group(tmp_path):
+    marker = tmp_path / "grandchild-survived"
+    grandchild = f"import time; time.sleep(2); open({str(marker)!r}, 'w').write('x')"
+    script = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(60)"
+    )
+    started = time.monotonic()
+    result = await run([PY, "-c", script], tmp_path, timeout=1.0)
+    assert result.timed_out and result.exit_code is None
+    assert time.monotonic() - started < 10
+    assert "killed after 1s timeout" in result.output
+    time.sleep(2.5)
+    assert not marker.exists()
+
+
+async def test_children_left_behind_after_exit_are_killed(tmp_path):
+    marker = tmp_path / "orphan-survived"
+    orphan = f"import time; time.sleep(1.5); open({str(marker)!r}, 'w').write('x')"
+    script = (
+        "import subprocess, sys; "
+        f"subprocess.Popen([sys.executable, '-c', {orphan!r}], stdout=subprocess.DEVNULL)"
+    )
+    result = await run([PY, "-c", script], tmp_path)
+    assert result.exit_code == 0 and not result.timed_out
+    time.sleep(2)
+    assert not marker.exists()
+
+
+async def test_output_is_capped_head_and_tail(tmp_path):
+    script = "print('HEAD'); print('x' * 200_000); print('TAIL')"
+    result = await run([PY, "-c", script], tmp_path, max_output_bytes=1000)
+    assert result.truncated and result.output_bytes > 200_000
+    assert result.output.startswith("HEAD")
+    assert result.output.rstrip().endswith("TAIL")
+    assert "bytes of output cut" in result.output
+    assert len(result.output) < 1200
+
+
+async def test_output_is_redacted(tmp_path):
+    secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    result = await run(
+        [PY, "-c", f"print('token {secret}'); print('configured-key-abc123')"], tmp_path
+    )
+    assert secret not in result.output and "configured-key-abc123" not in result.output
+    assert result.redactions == 2
+
+
+async def test_a_missing_program_is_reported_not_raised(tmp_path: Path):
+    result = await run(["definitely-not-a-program-here"], tmp_path)
+    assert result.exit_code is None and not result.timed_out
+    assert "could not start" in result.output
+
+
+async def test_exit_codes_are_reported(tmp_path):
+    result = await run([PY, "-c", "raise SystemExit(3)"], tmp_path)
+    assert result.exit_code == 3 and not result.passed
+
+
+async def test_a_cancelled_step_kills_the_running_command(tmp_path):
+    marker = tmp_path / "survived-cancel"
+    script = f"import time; time.sleep(1.5); open({str(marker)!r}, 'w').write('x')"
+    task = asyncio.create_task(run([PY, "-c", script], tmp_path))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    time.sleep(1.5)
+    assert not marker.exists()
