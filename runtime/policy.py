@@ -23,6 +23,7 @@ from pathlib import Path
 from runtime.mission import MissionV1, is_within
 
 __all__ = [
+    "BLOCKED_REASON_CODES",
     "DEFAULT_CRITICAL_ROOTS",
     "SECRET_NAME_PATTERNS",
     "ResolvedPath",
@@ -65,6 +66,21 @@ SECRET_NAME_PATTERNS: tuple[str, ...] = (
 # Directories (any depth) whose whole content is credentials.
 SECRET_DIRS: tuple[str, ...] = (".ssh", ".aws", ".gnupg", ".docker")
 RUNTIME_DIR = ".codex-oss"
+
+# ScopeDenied reason codes that mean the model reached for something it must not see.
+BLOCKED_REASON_CODES = frozenset(
+    {
+        "secret_path",
+        "git_internals",
+        "runtime_state",
+        "forbidden_root",
+        "critical_root",
+        "path_escape",
+        "outside_scope",
+        "nul_byte",
+        "invalid_path",
+    }
+)
 
 
 class ScopeDenied(Exception):

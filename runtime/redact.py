@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string
@@ -140,7 +141,8 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x+|\*+|\.+|-+|<.*>|\$\{?.*|%\(.*|\{\{.*|changeme|example\w*|placeholder|redacted"
-    r"|none|null|true|false|undefined|your[_\-].*|test(?:ing)?|dummy\w*)$"
+    r"|none|null|true|false|undefined|your[_\-].*|test(?:ing)?|dummy\w*"
+    r"|pass(?:word|wd)?|pwd|secret|token|key|user(?:name)?)$"
 )
 
 # Quoted strings for the entropy check (the detect-secrets plugins' own charsets).
@@ -248,7 +250,8 @@ class Redactor:
                 start = match.start()
                 if at_boundary and start > 0 and text[start - 1] in _TOKEN_CHARS:
                     continue
-                if MARKER_PREFIX not in match.group(group):
+                value = match.group(group)
+                if MARKER_PREFIX not in value and not _PLACEHOLDER.match(value):
                     yield _Span(match.start(group), match.end(group), kind)
         lowered = text.translate(_ASCII_LOWER)
         for pattern, group, kind in ((_ASSIGNMENT, 2, "assignment"), (_BEARER, 1, "bearer_token")):
@@ -271,7 +274,7 @@ def _detect_secrets_spans(text: str) -> Iterator[_Span]:
         kind = _kind_of(plugin.secret_type)
         for value in set(plugin.analyze_string(text)):
             # Plugins report values, not positions; short reports would match ordinary text.
-            if len(value) < 8 or MARKER_PREFIX in value:
+            if len(value) < 8 or MARKER_PREFIX in value or _PLACEHOLDER.match(value):
                 continue
             start = text.find(value)
             while start != -1:
@@ -319,9 +322,15 @@ def _looks_secret(value: str) -> bool:
     return _BASE64.calculate_shannon_entropy(value) >= 2.5
 
 
+def _mostly_sequential(value: str) -> bool:
+    """Alphabet-like runs ("ABC...xyz0123"): an ordered charset in code, not a random key."""
+    steps = sum(1 for a, b in pairwise(value) if ord(b) == ord(a) + 1)
+    return steps >= 0.6 * (len(value) - 1)
+
+
 def _high_entropy(value: str) -> bool:
     """detect-secrets' entropy test, minus the strings it is known to misjudge."""
-    if is_potential_uuid(value) or is_sequential_string(value):
+    if is_potential_uuid(value) or is_sequential_string(value) or _mostly_sequential(value):
         return False
     if _HEX_ONLY.match(value):
         if len(value) in _DIGEST_LENGTHS or len(value) < 32:

@@ -31,6 +31,7 @@ from runtime.policy import DEFAULT_CRITICAL_ROOTS, ScopeDenied, ScopePolicy
 from runtime.redact import MARKER_PREFIX, Redactor
 
 __all__ = [
+    "MISTAKE_REASON_CODES",
     "TOOL_CLASSES",
     "TOOL_SPECS",
     "ProjectToolBox",
@@ -47,6 +48,25 @@ TOOL_CLASSES: dict[str, ToolClass] = {
     "git_show_stat": ToolClass.GIT,
     "git_diff_stat": ToolClass.GIT,
 }
+
+# Denials that are a model's honest slip (a wrong name, a bad regex), not a reach for
+# something forbidden; the scope denials are policy.BLOCKED_REASON_CODES.
+MISTAKE_REASON_CODES = frozenset(
+    {
+        "not_found",
+        "invalid_arguments",
+        "unknown_tool",
+        "is_a_directory",
+        "line_out_of_range",
+        "binary_file",
+        "not_a_file",
+        "file_too_large",
+        "invalid_pattern",
+        "invalid_rev",
+        "unknown_rev",
+        "duplicate_action",
+    }
+)
 
 DEFAULT_READ_LINES = 1000
 MAX_READ_FILE_BYTES = 4 * 1024 * 1024
@@ -168,7 +188,6 @@ def _spec(tool: str) -> dict[str, Any]:
         properties[name] = schema
     return {
         "description": _DESCRIPTIONS[tool],
-        "tool_class": TOOL_CLASSES[tool].value,
         "parameters": {
             "type": "object",
             "properties": properties,

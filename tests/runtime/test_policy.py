@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runtime.mission import Tier, compile_mission, template
-from runtime.policy import DEFAULT_CRITICAL_ROOTS, ScopeDenied, ScopePolicy
+from runtime.policy import BLOCKED_REASON_CODES, DEFAULT_CRITICAL_ROOTS, ScopeDenied, ScopePolicy
 
 
 def mission(**fields):
@@ -215,3 +215,11 @@ def test_is_denied_relative_names_the_reason(project: Path):
     assert policy.is_denied_relative("vendor/x") == "forbidden_root"
     assert policy.is_denied_relative(".github/workflows/ci.yml") == "critical_root"
     assert policy.is_denied_relative(".github/CODEOWNERS") is None
+
+
+def test_every_name_based_denial_is_a_blocked_reason(project: Path):
+    policy = policy_for(project, forbidden_roots=["vendor"])
+    names = [".env", ".git/x", ".codex-oss/runs", "vendor/a", "deploy/a", "a/.ssh/k"]
+    reasons = {policy.is_denied_relative(name) for name in names}
+    assert None not in reasons
+    assert reasons <= BLOCKED_REASON_CODES

@@ -103,6 +103,8 @@ def test_short_configured_values_are_ignored_so_words_survive():
         "OPENCODE_GO_API_KEY=${OPENCODE_GO_API_KEY}",
         "max_tokens: 4096, secret_values() returns keys",
         "def redact_secret_values_before_logging(token_count): pass",
+        'CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")',
+        "# a URL looks like scheme://user:password@host",
     ],
 )
 def test_ordinary_text_is_left_alone(redactor: Redactor, text: str):
