@@ -1,0 +1,229 @@
+"""Projections: written atomically from a reduction, stamped, and checked for drift."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from runtime.canonical import tagged_sha256
+from runtime.eventlog import MissionEventLog
+from runtime.events import (
+    CommentaryEmitted,
+    Event,
+    MissionAdmitted,
+    MissionFinalized,
+    ReportValidated,
+    Route,
+    ToolObserved,
+)
+from runtime.projections import (
+    STAMP_KEY,
+    atomic_write_text,
+    check_drift,
+    mission_dir,
+    read_stamp,
+    render_projections,
+    write_projections,
+)
+
+ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
+REPORT = {
+    "status": "COMPLETE",
+    "confidence": "HIGH",
+    "findings": [{"claim": "retry lives in net.py", "evidence_refs": ["file:net.py#L1-9"]}],
+}
+
+
+def _run(tmp_path: Path, *, report: bool = True) -> MissionEventLog:
+    log = MissionEventLog.create(tmp_path, "run-1", "m-1")
+    log.append(MissionAdmitted(mission={"tier": "A3", "objective": "Find retries"}, route=ROUTE))
+    log.append(
+        ToolObserved(
+            call_id=1,
+            tool_name="read",
+            arguments={"path": "net.py"},
+            path="net.py",
+            start_line=1,
+            end_line=9,
+            output="def retry(): ...",
+            output_bytes=16,
+        )
+    )
+    log.append(CommentaryEmitted(text="Read net.py"))
+    if report:
+        log.append(ReportValidated(status="COMPLETE", report=REPORT))
+    log.append(MissionFinalized(status="COMPLETE", closure_reason="answer_found"))
+    return log
+
+
+def _project(tmp_path: Path, log: MissionEventLog) -> list[Event]:
+    """What the runner does: write projections, then log that they were written."""
+    for payload in write_projections(tmp_path, log.events()):
+        log.append(payload)
+    return log.events()
+
+
+def test_all_projections_are_written_and_stamped(tmp_path: Path) -> None:
+    log = _run(tmp_path)
+    head = log.head_hash
+    written = write_projections(tmp_path, log.events())
+    directory = mission_dir(tmp_path, "m-1")
+    assert directory == tmp_path / ".codex-oss" / "missions" / "m-1"
+    names = {p.name for p in written}
+    assert names == {
+        "run_record.json",
+        "mission_summary.json",
+        "summary.md",
+        "report.json",
+        "visible_commentary.jsonl",
+        "trace.jsonl",
+    }
+    for payload in written:
+        path = directory / payload.name
+        assert payload.sha256 == tagged_sha256(path.read_bytes())
+        assert payload.head_hash == head
+        stamp = read_stamp(path)
+        assert stamp is not None and stamp["head_hash"] == head and stamp["event_count"] == 5
+
+
+def test_report_json_is_the_validated_report_plus_the_stamp(tmp_path: Path) -> None:
+    _project(tmp_path, _run(tmp_path))
+    report = json.loads((mission_dir(tmp_path, "m-1") / "report.json").read_text())
+    stamp = report.pop(STAMP_KEY)
+    assert report == REPORT and stamp["run_id"] == "run-1"
+
+
+def test_no_report_json_without_a_validated_report(tmp_path: Path) -> None:
+    written = write_projections(tmp_path, _run(tmp_path, report=False).events())
+    assert "report.json" not in {p.name for p in written}
+
+
+def test_commentary_and_trace_have_one_line_per_item(tmp_path: Path) -> None:
+    log = _run(tmp_path)
+    write_projections(tmp_path, log.events())
+    directory = mission_dir(tmp_path, "m-1")
+    commentary = (directory / "visible_commentary.jsonl").read_text().splitlines()
+    assert json.loads(commentary[1]) == {"seq": 3, "kind": "progress", "text": "Read net.py"}
+    trace = [json.loads(line) for line in (directory / "trace.jsonl").read_text().splitlines()]
+    assert STAMP_KEY in trace[0]
+    assert [row["seq"] for row in trace[1:]] == [1, 2, 3, 4, 5]
+    assert trace[2]["detail"] == "#1 read net.py 16 bytes"
+
+
+def test_summary_md_tells_the_story(tmp_path: Path) -> None:
+    write_projections(tmp_path, _run(tmp_path).events())
+    text = (mission_dir(tmp_path, "m-1") / "summary.md").read_text()
+    assert "# Mission m-1" in text and "**COMPLETE**" in text
+    assert "retry lives in net.py (evidence: file:net.py#L1-9)" in text
+    assert "- `net.py`" in text
+
+
+def test_mission_summary_counts(tmp_path: Path) -> None:
+    write_projections(tmp_path, _run(tmp_path).events())
+    summary = json.loads((mission_dir(tmp_path, "m-1") / "mission_summary.json").read_text())
+    assert summary["status"] == "COMPLETE" and summary["report_status"] == "COMPLETE"
+    assert summary["findings"] == 1 and summary["files_inspected"] == ["net.py"]
+    assert summary["tier"] == "A3" and summary["evidence_observations"] == 1
+
+
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    events = _run(tmp_path).events()
+    assert render_projections(events) == render_projections(list(events))
+
+
+def test_fresh_projections_have_no_drift(tmp_path: Path) -> None:
+    events = _project(tmp_path, _run(tmp_path))
+    assert events[-1].event_type == "ProjectionWritten"  # stamped before these were logged
+    assert check_drift(tmp_path, "m-1", events) == []
+
+
+def test_hand_edited_projection_is_a_mismatch(tmp_path: Path) -> None:
+    events = _project(tmp_path, _run(tmp_path))
+    path = mission_dir(tmp_path, "m-1") / "report.json"
+    path.write_text(path.read_text().replace("COMPLETE", "FAILED"))
+    drifts = check_drift(tmp_path, "m-1", events)
+    assert [(d.name, d.kind) for d in drifts] == [("report.json", "mismatch")]
+
+
+def test_projection_behind_the_log_is_stale(tmp_path: Path) -> None:
+    log = _run(tmp_path)
+    _project(tmp_path, log)
+    log.append(CommentaryEmitted(text="a late event"))
+    drifts = check_drift(tmp_path, "m-1", log.events())
+    assert {d.kind for d in drifts} == {"stale"} and len(drifts) == 6
+
+
+def test_rewriting_after_new_events_clears_the_drift(tmp_path: Path) -> None:
+    log = _run(tmp_path)
+    _project(tmp_path, log)
+    log.append(CommentaryEmitted(text="a late event"))
+    events = _project(tmp_path, log)
+    assert check_drift(tmp_path, "m-1", events) == []
+
+
+def test_missing_projection_is_reported(tmp_path: Path) -> None:
+    events = _project(tmp_path, _run(tmp_path))
+    (mission_dir(tmp_path, "m-1") / "summary.md").unlink()
+    assert [(d.name, d.kind) for d in check_drift(tmp_path, "m-1", events)] == [
+        ("summary.md", "missing")
+    ]
+
+
+def test_nothing_written_yet_is_all_missing(tmp_path: Path) -> None:
+    drifts = check_drift(tmp_path, "m-1", _run(tmp_path).events())
+    assert {d.kind for d in drifts} == {"missing"} and len(drifts) == 6
+
+
+def test_projection_stamped_with_a_head_the_log_lacks(tmp_path: Path) -> None:
+    log = _run(tmp_path)
+    events = log.events()
+    write_projections(tmp_path, events)
+    # The log lost its last event (say, restored from an older copy).
+    drifts = check_drift(tmp_path, "m-1", events[:-1])
+    assert {d.kind for d in drifts} == {"unknown_head"}
+
+
+def test_projection_of_another_run_is_reported(tmp_path: Path) -> None:
+    events = _project(tmp_path, _run(tmp_path))
+    other = MissionEventLog.create(tmp_path, "run-2", "m-1")
+    other.append(MissionAdmitted(mission={"tier": "A3"}, route=ROUTE))
+    drifts = check_drift(tmp_path, "m-1", other.events())
+    assert {d.kind for d in drifts} == {"other_run"}
+    assert check_drift(tmp_path, "m-1", events) == []
+
+
+def test_unstamped_file_is_unreadable(tmp_path: Path) -> None:
+    events = _project(tmp_path, _run(tmp_path))
+    (mission_dir(tmp_path, "m-1") / "mission_summary.json").write_text("{}")
+    drifts = check_drift(tmp_path, "m-1", events)
+    assert [(d.name, d.kind) for d in drifts] == [("mission_summary.json", "unreadable")]
+
+
+def test_write_projections_needs_events(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no events"):
+        write_projections(tmp_path, [])
+
+
+@pytest.mark.parametrize("bad", ["", "..", "a/b"])
+def test_mission_dir_refuses_paths(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="plain name"):
+        mission_dir(tmp_path, bad)
+
+
+def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "dir" / "file.txt"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "twö")
+    assert target.read_text(encoding="utf-8") == "twö"
+    assert os.listdir(target.parent) == ["file.txt"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(target, "\udcff")  # a lone surrogate cannot be encoded
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["file.txt"]
