@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "restart": "bridge.cli.server:restart",
     "status": "bridge.cli.server:status",
     "doctor": "bridge.cli.server:doctor",
+    "promote": "bridge.cli.patches:promote",
+    "rollback": "bridge.cli.patches:rollback",
 }
 
 
