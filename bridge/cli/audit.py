@@ -1,0 +1,221 @@
+"""``codex-oss verify-log | show-summary | show-trace | audit-mission``: read the evidence.
+
+Exit codes: 0 every check passed, 1 a check failed, 2 usage error (no such run or mission).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runtime.canonical import tagged_sha256
+from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path
+from runtime.eventlog import verify_log as verify
+from runtime.projections import (
+    MISSION_SUMMARY,
+    MISSIONS_DIR,
+    RUN_RECORD,
+    SUMMARY_MD,
+    TRACE,
+    check_drift,
+    mission_dir,
+    read_stamp,
+)
+from runtime.record import reduce
+
+_PROJECT = click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="the project folder that holds .codex-oss/",
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+
+
+@click.command("verify-log")
+@click.argument("target")
+@_PROJECT
+@_JSON
+def verify_log(target: str, project: Path, as_json: bool) -> None:
+    """Check the hash chain of a run's log: TARGET is a run id, a run folder or a log file."""
+    path = _log_path(project, target)
+    result = verify(path)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    elif result.ok:
+        click.echo(f"OK: {result.event_count} events, head {result.head_hash}")
+    else:
+        click.echo(f"FAILED: {len(result.problems)} problem(s) in {path.name}")
+        for problem in result.problems:
+            where = f"line {problem.line}" if problem.line else f"seq {problem.seq}"
+            click.echo(f"  {problem.kind} ({where}): {problem.message}")
+    sys.exit(0 if result.ok else 1)
+
+
+@click.command("show-summary")
+@click.argument("mission_id", required=False)
+@_PROJECT
+@_JSON
+def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
+    """Print a mission's summary (the most recent mission when MISSION_ID is left out)."""
+    directory = _mission_folder(project, mission_id)
+    path = directory / (MISSION_SUMMARY if as_json else SUMMARY_MD)
+    if not path.is_file():
+        raise click.UsageError(f"mission {directory.name} has no {path.name} yet")
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+@click.command("show-trace")
+@click.argument("mission_id", required=False)
+@_PROJECT
+@_JSON
+def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
+    """Print a mission's trace, one line per event (the most recent mission by default)."""
+    directory = _mission_folder(project, mission_id)
+    path = directory / TRACE
+    if not path.is_file():
+        raise click.UsageError(f"mission {directory.name} has no {TRACE} yet")
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]  # the first line is the stamp
+    for line in lines:
+        if as_json:
+            click.echo(line)
+            continue
+        row = json.loads(line)
+        detail = f"  {row['detail']}" if row.get("detail") else ""
+        click.echo(f"{row['seq']:>5} {row['at'][11:23]} {row['type']:<24}{detail}")
+
+
+@click.command("audit-mission")
+@click.argument("mission_id")
+@_PROJECT
+@_JSON
+def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
+    """Audit a mission: log chain, projection drift against the log, artifacts present."""
+    try:
+        directory = mission_dir(project, mission_id)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    log_path = _run_of_mission(project, mission_id, directory)
+    checks = audit(project, mission_id, log_path)
+    ok = all(check["ok"] for check in checks)
+    if as_json:
+        document = {"ok": ok, "mission_id": mission_id, "log": str(log_path), "checks": checks}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(f"{'OK' if ok else 'FAILED'}: mission {mission_id}, run {log_path.parent.name}")
+        for check in checks:
+            click.echo(f"  [{'ok' if check['ok'] else 'FAIL'}] {check['name']}")
+            for problem in check["problems"]:
+                click.echo(f"      {problem}")
+    sys.exit(0 if ok else 1)
+
+
+def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]]:
+    """The audit's checks, each ``{name, ok, problems}``; later checks need an intact chain."""
+    verification = verify(log_path)
+    chain = {
+        "name": "log chain",
+        "ok": verification.ok,
+        "problems": [f"{p.kind}: {p.message}" for p in verification.problems],
+    }
+    if not verification.ok:
+        skipped = "skipped: the log chain is broken, so nothing can be derived from it"
+        return [
+            chain,
+            {"name": "projection drift", "ok": False, "problems": [skipped]},
+            {"name": "artifacts", "ok": False, "problems": [skipped]},
+        ]
+    events = load_events(log_path)
+    drifts = check_drift(project, mission_id, events)
+    drift = {
+        "name": "projection drift",
+        "ok": not drifts,
+        "problems": [f"{d.name}: {d.kind}: {d.message}" for d in drifts],
+    }
+    artifact_problems = _artifact_problems(mission_dir(project, mission_id), events)
+    artifacts = {"name": "artifacts", "ok": not artifact_problems, "problems": artifact_problems}
+    return [chain, drift, artifacts]
+
+
+def _artifact_problems(directory: Path, events: list[Any]) -> list[str]:
+    """Patch artifacts the log says exist must exist and hash to what the log recorded."""
+    record = reduce(events)
+    problems: list[str] = []
+    implementation = record.implementation
+    validation = implementation.validation or {}
+    expected: list[tuple[str, str | None]] = []
+    if validation.get("ok"):
+        expected += [("patch.diff", validation.get("diff_sha256")), ("review_packet.json", None)]
+    if implementation.rollback:
+        expected.append(("rollback.diff", implementation.rollback.get("rollback_sha256")))
+    for name, digest in expected:
+        path = directory / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif digest and tagged_sha256(path.read_bytes()) != digest:
+            problems.append(f"{name} does not hash to {digest} as the log recorded")
+    if record.status not in {"empty", "running"} and not (directory / RUN_RECORD).is_file():
+        problems.append(f"{RUN_RECORD} is missing for a closed run")
+    return problems
+
+
+def _log_path(project: Path, target: str) -> Path:
+    candidate = Path(target)
+    if candidate.is_dir():
+        candidate = candidate / LOG_NAME
+    if candidate.is_file():
+        return candidate
+    try:
+        path = run_log_path(project, target)
+    except ValueError:
+        path = None
+    if path is None or not path.is_file():
+        raise click.UsageError(f"{target!r} is neither a log file nor a run id in {RUNS_DIR}")
+    return path
+
+
+def _mission_folder(project: Path, mission_id: str | None) -> Path:
+    if mission_id is not None:
+        try:
+            directory = mission_dir(project, mission_id)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        if not directory.is_dir():
+            raise click.UsageError(f"no mission {mission_id!r} in {MISSIONS_DIR}")
+        return directory
+    root = project / MISSIONS_DIR
+    candidates = [d for d in root.iterdir() if (d / RUN_RECORD).is_file()] if root.is_dir() else []
+    if not candidates:
+        raise click.UsageError(f"no mission with projections in {MISSIONS_DIR}")
+    return max(candidates, key=lambda d: (d / RUN_RECORD).stat().st_mtime)
+
+
+def _run_of_mission(project: Path, mission_id: str, directory: Path) -> Path:
+    """The log the mission's projections name, else the newest run of that mission."""
+    stamp = read_stamp(directory / RUN_RECORD)
+    if stamp and isinstance(stamp.get("run_id"), str):
+        try:
+            path = run_log_path(project, stamp["run_id"])
+        except ValueError:
+            path = None
+        if path is not None and path.is_file():
+            return path
+    runs = sorted((project / RUNS_DIR).glob(f"*/{LOG_NAME}"), reverse=True)
+    for path in runs:
+        if _first_mission_id(path) == mission_id:
+            return path
+    raise click.UsageError(f"no run log of mission {mission_id!r} in {RUNS_DIR}")
+
+
+def _first_mission_id(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            first = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return None
+    return first.get("mission_id") if isinstance(first, dict) else None
