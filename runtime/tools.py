@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from runtime.canonical import canonical_json
 from runtime.events import ToolCallDenied, ToolObserved
 from runtime.mission import MissionV1, ToolClass
@@ -35,7 +37,9 @@ __all__ = [
     "TOOL_CLASSES",
     "TOOL_SPECS",
     "ProjectToolBox",
+    "SearchPattern",
     "ToolRefused",
+    "compile_search_pattern",
     "normalise_arguments",
 ]
 
@@ -313,6 +317,7 @@ class ProjectToolBox:
         self.redactor = redactor
         self.max_observation_bytes_per_call = max_observation_bytes_per_call
         self.max_grep_results = max_grep_results
+        self.grep_deadline_seconds = GREP_DEADLINE_SECONDS
         self.max_total_observation_bytes = _budget(mission.max_total_observation_bytes)
         self.max_files_to_inspect = _budget(mission.max_files_to_inspect)
         self.max_duplicate_actions = (
@@ -487,45 +492,45 @@ class ProjectToolBox:
     # -- grep ------------------------------------------------------------------------------
 
     def _grep(self, args: dict[str, Any], cap: int) -> _Output:
-        regex = compile_search_pattern(args["pattern"])
+        pattern = compile_search_pattern(args["pattern"])
         base = self.policy.resolve(args["path"], allow_scope_ancestor=True)
         limit = min(args["max_results"], self.max_grep_results)
         context = args["context_lines"]
         glob = args.get("glob")
-        deadline = time.monotonic() + GREP_DEADLINE_SECONDS
+        deadline = time.monotonic() + self.grep_deadline_seconds
         blocks: list[str] = []
         hits = 0
         scanned_files = 0
         scanned_bytes = 0
         stopped = ""
-        for relative, absolute in self._search_files(base.relative, base.absolute):
-            if glob and not _glob_match(relative, glob):
-                continue
-            if scanned_files >= MAX_GREP_FILES or scanned_bytes >= MAX_GREP_SCAN_BYTES:
-                stopped = "scan limit reached"
-                break
-            if time.monotonic() > deadline:
-                stopped = f"time limit of {GREP_DEADLINE_SECONDS:.0f}s reached"
-                break
-            try:
-                raw, _ = _read_regular_file(absolute, relative, MAX_GREP_FILE_BYTES)
-            except ToolRefused:
-                continue  # binary, too large, unreadable: a search skips it quietly
-            scanned_files += 1
-            scanned_bytes += len(raw)
-            if not any(regex.search(line[:MAX_LINE_CHARS]) for line in _split_lines(raw)):
-                continue
-            # Match again on the redacted text, so a pattern cannot probe a secret's value.
-            lines = _split_lines(self._redacted_file(absolute, relative, MAX_GREP_FILE_BYTES))
-            numbers = [i for i, line in enumerate(lines) if regex.search(line[:MAX_LINE_CHARS])]
-            if not numbers:
-                continue
-            take = numbers[: limit - hits]
-            hits += len(take)
-            blocks.append(_grep_block(relative, lines, take, context))
-            if hits >= limit:
-                stopped = f"stopped at max_results={limit}, there may be more"
-                break
+        try:
+            for relative, absolute in self._search_files(base.relative, base.absolute):
+                if glob and not _glob_match(relative, glob):
+                    continue
+                if scanned_files >= MAX_GREP_FILES or scanned_bytes >= MAX_GREP_SCAN_BYTES:
+                    stopped = "scan limit reached"
+                    break
+                try:
+                    raw, _ = _read_regular_file(absolute, relative, MAX_GREP_FILE_BYTES)
+                except ToolRefused:
+                    continue  # binary, too large, unreadable: a search skips it quietly
+                scanned_files += 1
+                scanned_bytes += len(raw)
+                if not pattern.may_match(raw, deadline):
+                    continue
+                # Match on the redacted text, so a pattern cannot probe a secret's value.
+                lines = _split_lines(self._redacted_file(absolute, relative, MAX_GREP_FILE_BYTES))
+                numbers = [i for i, line in enumerate(lines) if pattern.search_line(line, deadline)]
+                if not numbers:
+                    continue
+                take = numbers[: limit - hits]
+                hits += len(take)
+                blocks.append(_grep_block(relative, lines, take, context))
+                if hits >= limit:
+                    stopped = f"stopped at max_results={limit}, there may be more"
+                    break
+        except TimeoutError:
+            stopped = f"time limit of {self.grep_deadline_seconds:g}s reached"
         if not blocks:
             text = f"No matches for {args['pattern']!r} under {base.relative!r}."
         else:
@@ -826,29 +831,49 @@ def _numstat(out: str) -> list[tuple[str, str, str]]:
 
 # -- pure helpers --------------------------------------------------------------------------
 
-# A group that holds a quantifier and is itself quantified: (a+)+, (.*)*, (\w+\s?)*. These
-# backtrack exponentially on a near-miss; Python's re cannot be interrupted, so refuse them.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+@dataclass(frozen=True)
+class SearchPattern:
+    """A grep pattern compiled twice: per line (what grep means) and per file (a prefilter).
+
+    Compiled with the ``regex`` module, whose searches take a timeout: Python's ``re`` cannot be
+    interrupted, and a pattern such as ``.*.*.*x`` takes minutes on one long line there.
+    """
+
+    text: str
+    line: Any
+    whole: Any
+
+    def search_line(self, line: str, deadline: float) -> bool:
+        """Whether ``line`` matches; TimeoutError once ``deadline`` (monotonic) has passed."""
+        return self.line.search(line[:MAX_LINE_CHARS], timeout=_left(deadline)) is not None
+
+    def may_match(self, text: str, deadline: float) -> bool:
+        """False only when no line of ``text`` can match (one multi-line scan, fast in C)."""
+        return self.whole.search(text, timeout=_left(deadline)) is not None
 
 
-def compile_search_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a grep pattern, refusing ones too long or prone to catastrophic backtracking."""
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def compile_search_pattern(pattern: str) -> SearchPattern:
+    """Compile a grep pattern (Python regex syntax) or refuse it with ``invalid_pattern``."""
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ToolRefused(
             "invalid_pattern", f"The pattern is longer than {MAX_PATTERN_CHARS} characters."
         )
-    if _NESTED_QUANTIFIER.search(pattern):
-        raise ToolRefused(
-            "invalid_pattern",
-            f"The pattern {pattern!r} repeats a repeated group (like (a+)+), which can take "
-            "forever to run; simplify it.",
-        )
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        line = regex.compile(pattern, regex.VERSION0)
+        whole = regex.compile(pattern, regex.VERSION0 | regex.MULTILINE)
+    except (regex.error, ValueError, OverflowError) as exc:
         raise ToolRefused(
             "invalid_pattern", f"The pattern {pattern!r} is not a valid Python regex: {exc}."
         ) from None
+    return SearchPattern(pattern, line, whole)
 
 
 def _read_regular_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import git
@@ -322,11 +323,26 @@ def test_grep_cannot_probe_a_secret_value(project: Path):
     assert SECRET not in box.run(2, "grep", {"pattern": "API_KEY"}).output
 
 
-def test_grep_refuses_catastrophic_and_invalid_patterns(project: Path):
+def test_grep_refuses_invalid_and_overlong_patterns(project: Path):
     box = toolbox(project)
-    refused(box.run(1, "grep", {"pattern": "(a+)+$"}), "invalid_pattern")
-    refused(box.run(2, "grep", {"pattern": "(unclosed"}), "invalid_pattern")
-    assert compile_search_pattern(r"def (\w+)\(").pattern == r"def (\w+)\("
+    refused(box.run(1, "grep", {"pattern": "(unclosed"}), "invalid_pattern")
+    refused(box.run(2, "grep", {"pattern": "a" * 300}), "invalid_arguments")
+    assert compile_search_pattern(r"def (\w+)\(").search_line("def f(", time.monotonic() + 5)
+
+
+def test_grep_stops_a_catastrophic_pattern_at_its_deadline(project: Path):
+    (project / "src" / "long.txt").write_text("a" * 2000 + "\n")
+    box = toolbox(project)
+    box.grep_deadline_seconds = 0.2
+    result = observed(box.run(1, "grep", {"pattern": "(?:a+)+b", "path": "src/long.txt"}))
+    assert result.truncated
+    assert "time limit" in result.output
+
+
+def test_grep_polynomial_pattern_finishes(project: Path):
+    (project / "src" / "long.txt").write_text("a" * 1500 + "x\n")
+    result = observed(toolbox(project).run(1, "grep", {"pattern": ".*.*.*.*x", "path": "src"}))
+    assert "src/long.txt:1:" in result.output
 
 
 def test_grep_skips_symlinks_that_leave_the_scope(project: Path, tmp_path: Path):
