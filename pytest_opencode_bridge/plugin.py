@@ -30,6 +30,7 @@ from pytest_opencode_bridge.claims import (
     parse_duration,
 )
 from pytest_opencode_bridge.fixtures import *  # noqa: F403
+from pytest_opencode_bridge.harness import git_project, mission_runner, running_bridge
 from pytest_opencode_bridge.recorder import (
     PROOF_FILE_PROPERTY,
     USER_PROPERTY,
@@ -37,6 +38,8 @@ from pytest_opencode_bridge.recorder import (
     PhaseReport,
     claim_names,
 )
+
+__all__ = ["git_project", "mission_runner", "running_bridge"]  # fixtures, exposed to pytest
 
 RECORDER = pytest.StashKey[ClaimRecorder]()
 WORKER_OUTPUT_KEY = "opencode_claims_expected"

@@ -220,7 +220,8 @@ class ClaimRecorder:
 
     def _proof_files(self, tests: Sequence[TestOutcome]) -> dict[str, str]:
         """``{relative path: sha256}`` of what the claim's proof reads besides the code trees:
-        the test modules, their syrupy snapshot files, and data files the tests named."""
+        the test modules, their conftest files, their syrupy snapshot files, and data files
+        the tests named."""
         wanted: set[str] = set()
         for test in tests:
             module = test.nodeid.split("::", 1)[0]
@@ -229,6 +230,7 @@ class ClaimRecorder:
             snapshot = f"{folder}/__snapshots__/{name.removesuffix('.py')}.ambr".lstrip("/")
             if (self.root / snapshot).is_file():
                 wanted.add(snapshot)
+            wanted.update(self._conftests(folder))
             wanted.update(self.results[test.nodeid].proof_files)
         files: dict[str, str] = {}
         for relative in sorted(wanted):
@@ -236,6 +238,16 @@ class ClaimRecorder:
             if digest is not None:
                 files[relative] = digest
         return files
+
+    def _conftests(self, folder: str) -> list[str]:
+        """``conftest.py`` files from ``folder`` up to the root, as relative paths."""
+        found = []
+        parts = folder.split("/") if folder else []
+        for depth in range(len(parts), -1, -1):
+            relative = "/".join([*parts[:depth], "conftest.py"])
+            if (self.root / relative).is_file():
+                found.append(relative)
+        return found
 
     def _manifest(
         self, when: datetime, commit: str | None, python_version: str, pytest_version: str
