@@ -17,7 +17,9 @@ from pathlib import Path
 from detect_secrets.core.scan import get_plugins
 from detect_secrets.settings import default_settings
 
+from runtime.mission import Tier, compile_mission, template
 from runtime.redact import Redactor
+from runtime.tools import ProjectToolBox
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 16 * 1024
@@ -67,6 +69,27 @@ def main() -> None:
         rate = size / seconds / (1024 * 1024)
         print(f"{name:28}{seconds * 1000:>10.1f}{per_chunk:>13.2f}{rate:>9.1f}")
     print(f"speed-up over the baseline: {base / ours:.1f}x; redactions in corpus: {found}")
+    toolbox_figures(redactor)
+
+
+def toolbox_figures(redactor: Redactor) -> None:
+    """A read and a project-wide grep through the whole toolbox (policy, caps, redaction)."""
+    mission = compile_mission(template(Tier.A3, "benchmark", "m-bench")).mission
+    calls = [
+        ("read", {"path": "runtime/tools.py"}),
+        ("grep", {"pattern": r"def \w+\(", "max_results": 50}),
+        ("grep", {"pattern": "no such text anywhere at all"}),
+        ("ls", {"path": "runtime"}),
+    ]
+    print(f"\n{'toolbox call (fresh toolbox each run)':52}{'ms':>8}")
+    for name, arguments in calls:
+
+        def once(name: str = name, arguments: dict = arguments) -> None:
+            box = ProjectToolBox(ROOT, mission, redactor, max_grep_results=50)
+            box.run(1, name, arguments)
+
+        label = f"{name} {arguments}"[:50]
+        print(f"{label:52}{timed(once) * 1000:>8.1f}")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,22 @@ MAX_LS_ENTRIES = 500
 MAX_GIT_LOG = 50
 MAX_STATUS_ENTRIES = 500
 BINARY_SNIFF_BYTES = 8192
+# Directories a search walks past (as ripgrep would): environments, dependencies, caches.
+# Searching inside one by naming it as the path still works.
+GREP_SKIPPED_DIRS = frozenset(
+    {
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+    }
+)
 # Below this many bytes of mission budget nothing useful fits: the call is refused instead.
 MIN_OBSERVATION_BYTES = 128
 
@@ -133,7 +149,10 @@ _PARAMS: dict[str, dict[str, _Param]] = {
 
 _DESCRIPTIONS: dict[str, str] = {
     "read": "Read lines of a text file; output lines are prefixed with their line number.",
-    "grep": "Search files for a regex; output lists path:line:text for each hit.",
+    "grep": (
+        "Search files for a regex; output lists path:line:text for each hit. Skips binaries, "
+        "virtualenvs, node_modules and caches unless path points inside them."
+    ),
     "ls": "List a directory: sub-directories end with '/', files show their size.",
     "git_status": "Branch and changed/untracked files (git status).",
     "git_log": "Recent commits: full sha, date, author and subject.",
@@ -547,7 +566,10 @@ class ProjectToolBox:
         for dirpath, dirnames, filenames in os.walk(absolute, followlinks=False):
             here = _join(relative, os.path.relpath(dirpath, absolute))
             dirnames[:] = sorted(
-                d for d in dirnames if self._walkable_dir(_join(here, d), Path(dirpath, d))
+                d
+                for d in dirnames
+                if d not in GREP_SKIPPED_DIRS
+                and self._walkable_dir(_join(here, d), Path(dirpath, d))
             )
             for name in sorted(filenames):
                 child = _join(here, name)

@@ -309,6 +309,15 @@ def test_grep_with_context_glob_and_path(project: Path):
     ]
 
 
+def test_grep_walks_past_environments_unless_asked(project: Path):
+    (project / "src" / "node_modules" / "dep").mkdir(parents=True)
+    (project / "src" / "node_modules" / "dep" / "index.js").write_text("needle dep\n")
+    box = toolbox(project)
+    assert "node_modules" not in observed(box.run(1, "grep", {"pattern": "needle"})).output
+    inside = observed(box.run(2, "grep", {"pattern": "needle", "path": "src/node_modules"}))
+    assert "src/node_modules/dep/index.js:1:needle dep" in inside.output
+
+
 def test_grep_caps_results(project: Path):
     box = toolbox(project, max_grep_results=3)
     result = observed(box.run(1, "grep", {"pattern": "return", "max_results": 40}))
