@@ -1,0 +1,293 @@
+"""Promotion and rollback: the only code that writes a patch into the project's workspace,
+and only when a human (or GPT) asks for it with ``codex-oss promote`` / ``codex-oss rollback``.
+
+The event log is the authority: the patch's status, its diff hash, the base and result hash
+of every file come from the run's events, and ``patch.diff`` / ``rollback.diff`` are used only
+when their bytes hash to what the log recorded. Promotion refuses on a changed base or a
+conflict (no 3-way merge); rollback refuses unless the files are exactly as promotion left
+them. Each success is recorded in the run's log (``PatchPromoted`` / ``PatchRolledBack``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from runtime.canonical import sha256_hex, tagged_sha256
+from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_events
+from runtime.events import Event, PatchPromoted, PatchRolledBack
+from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE, mission_folder
+from runtime.patches.validate import run_git
+
+LOCK_NAME = ".promote.lock"
+MISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class PromotionRefused(Exception):
+    """Promotion or rollback would be unsafe; ``code`` names the rule, the message the fix."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class PatchRecord:
+    """The last patch proposal of one run, as its events tell it."""
+
+    tier: str | None = None
+    status: str = "NONE"
+    diff_sha256: str | None = None
+    rollback_sha256: str | None = None
+    files_changed: list[str] = field(default_factory=list)
+    base_sha256: dict[str, str | None] = field(default_factory=dict)
+    result_sha256: dict[str, str | None] = field(default_factory=dict)
+    promoted: bool = False
+
+
+def patch_record(events: Sequence[Event]) -> PatchRecord:
+    """Fold a run's events into the state of its last patch proposal (pure)."""
+    record = PatchRecord()
+    required_commands = 0
+    applied = False
+    verifications: list[dict[str, Any]] = []
+    for event in events:
+        payload = event.payload
+        match event.event_type:
+            case "MissionAdmitted":
+                record.tier = payload["mission"].get("tier")
+                verification = payload["mission"].get("verification") or {}
+                required_commands = len(verification.get("commands") or [])
+            case "PatchIntentProposed":
+                record = PatchRecord(tier=record.tier, status="PROPOSED")
+                applied, verifications = False, []
+            case "PatchValidated":
+                if not payload["ok"]:
+                    record.status = "ESCALATE" if payload.get("escalate") else "REJECTED"
+                    continue
+                record.status = "VALIDATING"
+                record.diff_sha256 = payload.get("diff_sha256")
+                record.files_changed = list(payload.get("files_changed") or [])
+                record.base_sha256 = dict(payload.get("base_sha256") or {})
+                record.result_sha256 = dict(payload.get("result_sha256") or {})
+            case "PatchAppliedInIsolation":
+                applied = payload["diff_sha256"] == record.diff_sha256
+            case "VerificationRan":
+                verifications.append(payload)
+            case "RollbackRecorded":
+                if record.status != "VALIDATING" or payload["diff_sha256"] != record.diff_sha256:
+                    continue
+                record.rollback_sha256 = payload["rollback_sha256"]
+                record.status = _closing_status(
+                    record.tier, applied, verifications, required_commands
+                )
+            case "PatchPromoted":
+                if payload["diff_sha256"] == record.diff_sha256:
+                    record.promoted = True
+            case "PatchRolledBack":
+                if payload["rollback_sha256"] == record.rollback_sha256:
+                    record.promoted = False
+    return record
+
+
+def _closing_status(
+    tier: str | None, applied: bool, verifications: list[dict[str, Any]], required: int
+) -> str:
+    if tier == "A4":
+        return "VALIDATED"
+    if not applied or required == 0:
+        return "ESCALATE" if required == 0 else "FAILED"
+    passed = [v for v in verifications if v["exit_code"] == 0 and not v.get("timed_out")]
+    if len(verifications) == required and len(passed) == required:
+        return "VERIFIED"
+    return "VERIFICATION_FAILED"
+
+
+@dataclass
+class PromotionResult:
+    """What promote or rollback did (or, with ``dry_run``, would do)."""
+
+    mission_id: str
+    run_id: str
+    action: str  # "promote" | "rollback"
+    files_changed: list[str]
+    diff_sha256: str
+    rollback_sha256: str
+    dry_run: bool
+    event_seq: int | None = None
+
+
+def promote(
+    project_root: Path, mission_id: str, *, dry_run: bool = False, allow_unverified: bool = False
+) -> PromotionResult:
+    """Apply the mission's verified patch to the workspace and record PatchPromoted."""
+    root = project_root.resolve()
+    with FileLock(str(_lock_path(root, mission_id))):
+        log_path, record = _latest_record(root, mission_id)
+        accepted = {"VERIFIED", "VALIDATED"} if allow_unverified else {"VERIFIED"}
+        if record.status not in accepted:
+            hint = (
+                "; an A4 patch was never run: add --allow-unverified to promote it anyway"
+                if record.status == "VALIDATED"
+                else ""
+            )
+            raise PromotionRefused(
+                "not_verified", f"the mission's patch is {record.status}, not VERIFIED{hint}"
+            )
+        if record.promoted:
+            raise PromotionRefused(
+                "already_promoted",
+                f"the patch is already promoted; `codex-oss rollback {mission_id}` undoes it",
+            )
+        diff = _artifact(root, mission_id, PATCH_FILE, record.diff_sha256)
+        _expect_state(root, record.base_sha256, "changed_base", "changed since verification")
+        _apply(root, diff, check_only=True, code="conflict")
+        result = _result(mission_id, log_path, record, "promote", dry_run)
+        if dry_run:
+            return result
+        _apply(root, diff, check_only=False, code="conflict")
+        _expect_state(root, record.result_sha256, "apply_mismatch", "not as verified after apply")
+        with MissionEventLog.open(log_path) as log:
+            event = log.append(
+                PatchPromoted(
+                    diff_sha256=record.diff_sha256 or "",
+                    rollback_sha256=record.rollback_sha256 or "",
+                    files_changed=record.files_changed,
+                ),
+                "cli",
+            )
+        result.event_seq = event.seq
+        return result
+
+
+def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> PromotionResult:
+    """Undo the mission's promoted patch (exact prior bytes) and record PatchRolledBack."""
+    root = project_root.resolve()
+    with FileLock(str(_lock_path(root, mission_id))):
+        log_path, record = _latest_record(root, mission_id, promoted_only=True)
+        if not record.promoted:
+            raise PromotionRefused("not_promoted", "the mission's patch is not promoted")
+        rollback_diff = _artifact(root, mission_id, ROLLBACK_FILE, record.rollback_sha256)
+        _expect_state(root, record.result_sha256, "changed_since_promotion", "edited since")
+        _apply(root, rollback_diff, check_only=True, code="conflict")
+        result = _result(mission_id, log_path, record, "rollback", dry_run)
+        if dry_run:
+            return result
+        _apply(root, rollback_diff, check_only=False, code="conflict")
+        _expect_state(root, record.base_sha256, "apply_mismatch", "not restored by rollback")
+        with MissionEventLog.open(log_path) as log:
+            event = log.append(
+                PatchRolledBack(
+                    rollback_sha256=record.rollback_sha256 or "",
+                    files_changed=record.files_changed,
+                ),
+                "cli",
+            )
+        result.event_seq = event.seq
+        return result
+
+
+def find_run_logs(project_root: Path, mission_id: str) -> list[Path]:
+    """Event logs of ``mission_id``'s runs, newest first (run ids sort by time)."""
+    runs = project_root / RUNS_DIR
+    logs = []
+    for path in sorted(runs.glob("*/events.jsonl"), reverse=True):
+        with path.open("rb") as handle:
+            first = handle.readline()
+        try:
+            if json.loads(first).get("mission_id") == mission_id:
+                logs.append(path)
+        except (ValueError, AttributeError):
+            continue  # an empty or torn first line: not a run we can promote from
+    return logs
+
+
+def _latest_record(
+    root: Path, mission_id: str, *, promoted_only: bool = False
+) -> tuple[Path, PatchRecord]:
+    logs = find_run_logs(root, mission_id)
+    if not logs:
+        raise PromotionRefused("no_run", f"no run of mission {mission_id!r} in {RUNS_DIR}")
+    for log_path in logs:
+        try:
+            events = load_events(log_path)
+        except EventLogError as exc:
+            raise PromotionRefused("log_invalid", f"{log_path.name}: {exc}") from None
+        record = patch_record(events)
+        if record.status == "NONE":
+            continue
+        if promoted_only and not record.promoted:
+            continue
+        return log_path, record
+    what = "a promoted patch" if promoted_only else "a patch proposal"
+    raise PromotionRefused("no_patch", f"no run of mission {mission_id!r} holds {what}")
+
+
+def _artifact(root: Path, mission_id: str, name: str, expected: str | None) -> str:
+    path = mission_folder(root, mission_id) / name
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PromotionRefused("artifact_missing", f"cannot read {name}: {exc}") from None
+    if expected is None or tagged_sha256(text) != expected:
+        raise PromotionRefused(
+            "artifact_changed",
+            f"{name} does not hash to {expected} as the log recorded; it was changed or "
+            "belongs to another run",
+        )
+    return text
+
+
+def _expect_state(root: Path, expected: dict[str, str | None], code: str, what: str) -> None:
+    changed = [path for path, digest in expected.items() if _current_sha(root, path) != digest]
+    if changed:
+        raise PromotionRefused(code, f"{', '.join(sorted(changed))} {what}; refusing")
+
+
+def _current_sha(root: Path, relative: str) -> str | None:
+    target = root / relative
+    if target.is_symlink():
+        return "symlink"  # never equal to a recorded hash: a link is never patched through
+    if not target.exists():
+        return None
+    if not target.is_file():
+        return "not-a-regular-file"
+    return sha256_hex(target.read_bytes())
+
+
+def _apply(root: Path, diff: str, *, check_only: bool, code: str) -> None:
+    args = ["apply", "--whitespace=nowarn", *(["--check"] if check_only else []), "-"]
+    result = run_git(args, root, diff)
+    if result.returncode != 0:
+        raise PromotionRefused(code, f"git apply refused: {result.stderr.strip()[:2000]}")
+
+
+def _result(
+    mission_id: str, log_path: Path, record: PatchRecord, action: str, dry_run: bool
+) -> PromotionResult:
+    return PromotionResult(
+        mission_id=mission_id,
+        run_id=log_path.parent.name,
+        action=action,
+        files_changed=record.files_changed,
+        diff_sha256=record.diff_sha256 or "",
+        rollback_sha256=record.rollback_sha256 or "",
+        dry_run=dry_run,
+    )
+
+
+def _lock_path(root: Path, mission_id: str) -> Path:
+    if not MISSION_ID.match(mission_id):
+        raise PromotionRefused(
+            "invalid_mission_id", f"{mission_id!r} is not a mission id (letters, digits, ._-)"
+        )
+    folder = mission_folder(root, mission_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / LOCK_NAME

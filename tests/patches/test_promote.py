@@ -1,0 +1,195 @@
+"""Promotion and rollback on a real workspace, driven from a real run log."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.eventlog import MissionEventLog, load_events, new_run_id
+from runtime.events import MissionAdmitted, Route
+from runtime.mission import MissionV1, Tier
+from runtime.patches.pipeline import run_patch_step
+from runtime.patches.promote import PromotionRefused, patch_record, promote, rollback
+from runtime.redact import Redactor
+from tests.patches.fixture_repo import (
+    BUGGY,
+    FIX_NEW,
+    PYTEST,
+    good_intent,
+    mission_of,
+    workspace_snapshot,
+)
+
+CODEX_OSS = str(Path(sys.executable).parent / "codex-oss")
+
+
+async def run_mission_patch(project: Path, mission: MissionV1, intent: dict) -> Path:
+    """A run log holding the admission and one patch step, as the loop would write it."""
+    with MissionEventLog.create(project, new_run_id(), mission.mission_id) as log:
+        log.append(
+            MissionAdmitted(
+                mission=mission.model_dump(mode="json"),
+                route=Route(alias="mission-a5-kimi", profile="kimi", upstream_model="kimi-k2.6"),
+            )
+        )
+        await run_patch_step(
+            project_root=project,
+            mission=mission,
+            intent_data=intent,
+            round=1,
+            redactor=Redactor(),
+            report=None,
+            evidence_refs=[],
+            denials=[],
+            append=log.append,
+        )
+        return log.path
+
+
+def pytest_passes(project: Path) -> bool:
+    return subprocess.run(PYTEST, cwd=project, capture_output=True).returncode == 0
+
+
+async def test_promote_lands_the_fix_and_rollback_restores_the_exact_bytes(project):
+    log_path = await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    before = workspace_snapshot(project)
+    assert not pytest_passes(project)
+
+    result = promote(project, "fix-moving-sum")
+    assert result.files_changed == ["calc/stats.py"]
+    assert FIX_NEW in (project / "calc/stats.py").read_text()
+    assert pytest_passes(project)
+    promoted = load_events(log_path)[-1]
+    assert (promoted.event_type, promoted.source) == ("PatchPromoted", "cli")
+    assert promoted.seq == result.event_seq
+
+    rollback(project, "fix-moving-sum")
+    assert (project / "calc/stats.py").read_text() == BUGGY
+    assert workspace_snapshot(project) == before
+    assert load_events(log_path)[-1].event_type == "PatchRolledBack"
+
+
+async def test_the_command_line_promotes_and_rolls_back(project):
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    args = ["--project", str(project)]
+    dry = subprocess.run(
+        [CODEX_OSS, "promote", "fix-moving-sum", "--dry-run", *args], text=True, capture_output=True
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "would promote fix-moving-sum" in dry.stdout
+    assert (project / "calc/stats.py").read_text() == BUGGY
+    done = subprocess.run(
+        [CODEX_OSS, "promote", "fix-moving-sum", *args], text=True, capture_output=True
+    )
+    assert done.returncode == 0 and "promoted fix-moving-sum" in done.stdout
+    again = subprocess.run(
+        [CODEX_OSS, "promote", "fix-moving-sum", *args], text=True, capture_output=True
+    )
+    assert again.returncode == 1 and "already_promoted" in again.stderr
+    back = subprocess.run(
+        [CODEX_OSS, "rollback", "fix-moving-sum", *args], text=True, capture_output=True
+    )
+    assert back.returncode == 0 and (project / "calc/stats.py").read_text() == BUGGY
+
+
+async def test_dry_run_changes_nothing_and_records_nothing(project):
+    log_path = await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    before = workspace_snapshot(project)
+    count = len(load_events(log_path))
+    result = promote(project, "fix-moving-sum", dry_run=True)
+    assert result.dry_run and result.event_seq is None
+    assert workspace_snapshot(project) == before
+    assert len(load_events(log_path)) == count
+
+
+async def test_a_changed_base_is_refused(project):
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    (project / "calc/stats.py").write_text(BUGGY.replace("Small", "Tiny"))
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project, "fix-moving-sum")
+    assert refused.value.code == "changed_base"
+    assert "calc/stats.py" in refused.value.message
+
+
+async def test_a_failed_verification_is_not_promoted(project):
+    intent = good_intent()
+    intent["edits"][0]["new_text"] = "range(len(values) - window - 1)"
+    await run_mission_patch(project, mission_of(Tier.A5), intent)
+    with pytest.raises(PromotionRefused, match="VERIFICATION_FAILED, not VERIFIED"):
+        promote(project, "fix-moving-sum")
+    assert (project / "calc/stats.py").read_text() == BUGGY
+
+
+async def test_an_a4_patch_needs_allow_unverified(project):
+    await run_mission_patch(project, mission_of(Tier.A4), good_intent())
+    with pytest.raises(PromotionRefused, match="--allow-unverified"):
+        promote(project, "fix-moving-sum")
+    promote(project, "fix-moving-sum", allow_unverified=True)
+    assert FIX_NEW in (project / "calc/stats.py").read_text()
+
+
+async def test_rollback_refuses_files_edited_after_promotion(project):
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    promote(project, "fix-moving-sum")
+    edited = (project / "calc/stats.py").read_text() + "# user edit\n"
+    (project / "calc/stats.py").write_text(edited)
+    with pytest.raises(PromotionRefused) as refused:
+        rollback(project, "fix-moving-sum")
+    assert refused.value.code == "changed_since_promotion"
+    assert (project / "calc/stats.py").read_text() == edited
+
+
+async def test_a_tampered_patch_file_is_refused(project):
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    patch = project / ".codex-oss/missions/fix-moving-sum/patch.diff"
+    patch.write_text(patch.read_text().replace("+ 1", "+ 2"))
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project, "fix-moving-sum")
+    assert refused.value.code == "artifact_changed"
+
+
+async def test_rollback_without_promotion_is_refused(project):
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    with pytest.raises(PromotionRefused) as refused:
+        rollback(project, "fix-moving-sum")
+    assert refused.value.code == "no_patch"
+
+
+def test_unknown_missions_and_bad_ids_are_refused(project):
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project, "never-ran")
+    assert refused.value.code == "no_run"
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project, "../escape")
+    assert refused.value.code == "invalid_mission_id"
+
+
+async def test_the_patch_record_follows_the_last_proposal(project):
+    mission = mission_of(Tier.A5)
+    with MissionEventLog.create(project, new_run_id(), mission.mission_id) as log:
+        log.append(
+            MissionAdmitted(
+                mission=mission.model_dump(mode="json"),
+                route=Route(alias="a", profile="kimi", upstream_model="m"),
+            )
+        )
+        common = dict(
+            project_root=project,
+            mission=mission,
+            redactor=Redactor(),
+            report=None,
+            evidence_refs=[],
+            denials=[],
+            append=log.append,
+        )
+        bad = {"edits": [{"path": "README.md", "operation": "append", "new_text": "x\n"}]}
+        await run_patch_step(intent_data=bad, round=1, **common)
+        assert patch_record(log.events()).status == "REJECTED"
+        await run_patch_step(intent_data=good_intent(), round=2, **common)
+        record = patch_record(log.events())
+    assert record.status == "VERIFIED"
+    assert record.files_changed == ["calc/stats.py"]
+    assert not record.promoted
