@@ -33,6 +33,7 @@ from runtime.events import (
     ToolObserved,
 )
 from runtime.mission import PATCH_TIERS, Clamp, MissionV1, StopCondition
+from runtime.policy import BLOCKED_REASON_CODES
 from runtime.redact import Redactor
 from runtime.report import (
     EvidenceIndex,
@@ -44,22 +45,12 @@ from runtime.report import (
     validate_report,
 )
 from runtime.settings import TraceMode
+from runtime.tools import MISTAKE_REASON_CODES
 
-# Denials that mean the model reached for something it must not see: a human should look.
-BLOCKED_SOURCE_CODES = frozenset(
-    {
-        "secret_path",
-        "git_internals",
-        "forbidden_root",
-        "critical_root",
-        "path_escape",
-        "outside_scope",
-        "nul_byte",
-        "symlink_escape",
-    }
-)
-# Denials that are honest mistakes, not grounds to doubt the report.
-HARMLESS_CODES = frozenset({"not_found", "invalid_arguments"})
+# Denials that are honest slips (a wrong line range, a typo) rather than grounds to doubt the
+# report. Every other denial caps the status: blocked sources at ESCALATE, the rest (a repeated
+# action, a tool outside the mission's classes, a spent budget) at PARTIAL.
+HARMLESS_CODES = MISTAKE_REASON_CODES - {"duplicate_action", "unknown_tool"}
 
 
 class EventSink(Protocol):
@@ -181,7 +172,7 @@ class Journal:
             if payload.reason_code not in HARMLESS_CODES:
                 cap = (
                     Status.ESCALATE
-                    if payload.reason_code in BLOCKED_SOURCE_CODES
+                    if payload.reason_code in BLOCKED_REASON_CODES
                     else Status.PARTIAL
                 )
                 if self.worst_denial is None or cap is Status.ESCALATE:
@@ -398,7 +389,7 @@ class MissionLoop:
         self.messages.append({"role": "user", "content": prompts.observation(event.seq, outcome)})
         if (
             isinstance(outcome, ToolCallDenied)
-            and outcome.reason_code in BLOCKED_SOURCE_CODES
+            and outcome.reason_code in BLOCKED_REASON_CODES
             and StopCondition.BLOCKED_SOURCE in self.mission.stop_conditions
         ):
             self.messages.append(

@@ -83,8 +83,10 @@ async def run_mission(
         patch_step=_patch_step(project_root, mission, redactor),
         on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
     )
-    result = await loop.run()
-    _project(project_root, log)
+    try:
+        result = await loop.run()
+    finally:  # a cancelled mission's artifacts are written too
+        _project(project_root, log)
     review = result.report.get("patch", {}).get("review_markdown")
     return MissionOutcome(
         status=result.status,

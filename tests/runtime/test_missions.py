@@ -1,0 +1,335 @@
+"""Whole missions over real HTTP: the runtime against the scripted upstream, on a real repo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import git
+import pytest
+from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from runtime.eventlog import load_events, run_log_path, verify_log
+
+from runtime.mission import Tier, template
+from runtime.registry import ModelRegistry
+from runtime.runner import run_mission
+from runtime.settings import Settings
+from runtime.upstream import UpstreamClient
+
+SECRET = "AKIAIOSFODNN7EXAMPLE"
+DOTENV_SECRET = "dotenv-value-4f9c2a7e1b"
+OUTSIDE_SECRET = "outside-the-project-7d1e"
+UPSTREAM_KEY = "upstream-key-for-tests-0123456789"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text(
+        "def total(items):\n"
+        "    result = 0\n"
+        "    for i in range(len(items) - 1):\n"
+        "        result += items[i]\n"
+        "    return result\n"
+    )
+    (root / "src" / "config.py").write_text(f'AWS_ACCESS_KEY_ID = "{SECRET}"\nREGION = "eu"\n')
+    (root / ".env").write_text(f"TOKEN={DOTENV_SECRET}\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text(OUTSIDE_SECRET + "\n")
+    os.symlink(outside / "notes.txt", root / "src" / "link.txt")
+    repo = git.Repo.init(root)
+    repo.index.add(["src/app.py"])
+    repo.index.commit("initial")
+    return root
+
+
+def tool(name: str, **arguments) -> dict:
+    return {
+        "action": {
+            "action_type": "tool_call",
+            "tool_name": name,
+            "arguments": arguments,
+            "reason": "look",
+            "phase": "EXPLORE",
+        }
+    }
+
+
+def final(
+    status: str = "COMPLETE", refs: list[str] | None = None, claim: str = "off by one"
+) -> dict:
+    findings = [{"claim": claim, "evidence_refs": refs or [], "confidence": "HIGH"}]
+    return {
+        "action": {
+            "action_type": "final_report",
+            "reason": "done",
+            "phase": "REPORT",
+            "report": {"status": status, "confidence": "HIGH", "findings": findings},
+        }
+    }
+
+
+def handoff(mission_id: str = "m-test", **fields) -> str:
+    mission = template(Tier.A3, "Why does total() miss the last item?", mission_id, **fields)
+    return f"Please investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+
+
+async def run(
+    project: Path,
+    script: dict,
+    *,
+    alias: str = "mission-a3-kimi",
+    settings=None,
+    handoff_text: str | None = None,
+):
+    async with ScriptedUpstream(script) as upstream:
+        settings = settings or Settings(
+            UPSTREAM_BASE_URL=upstream.base_url, OPENCODE_GO_API_KEY=UPSTREAM_KEY
+        )
+        client = UpstreamClient(settings)
+        lines: list[str] = []
+
+        async def collect(line: str) -> None:
+            lines.append(line)
+
+        try:
+            outcome = await run_mission(
+                project_root=project,
+                resolution=ModelRegistry(settings).resolve(alias),
+                request_input=handoff_text or handoff(),
+                settings=settings,
+                client=client,
+                on_commentary=collect,
+            )
+        finally:
+            await client.aclose()
+        return outcome, upstream.requests, lines
+
+
+def everything_written(project: Path) -> str:
+    return "\n".join(
+        path.read_text(errors="replace")
+        for path in (project / ".codex-oss").rglob("*")
+        if path.is_file()
+    )
+
+
+def requests_text(requests) -> str:
+    return json.dumps([request.body for request in requests])
+
+
+async def test_honest_investigation_completes_with_resolving_evidence(project):
+    script = {
+        "kimi-k2.6": [
+            tool("ls", path="src"),
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L3-L3"]),
+        ]
+    }
+    outcome, requests, lines = await run(project, script)
+
+    assert outcome.status == "COMPLETE"
+    assert outcome.closure_reason == "valid_report"
+    assert outcome.report["findings"][0]["evidence_refs"] == ["file:src/app.py#L3-L3"]
+    assert outcome.report["files_inspected"] == ["src/app.py"]
+    assert "<OSS_REPORT_JSON>" in outcome.final_text
+    assert any(line.startswith("reading src/app.py") for line in lines)
+    assert "range(len(items) - 1)" in requests_text(requests[2:])
+    log = run_log_path(project, outcome.run_id)
+    assert verify_log(log).ok
+    saved = json.loads((outcome.artifacts / "report.json").read_text())
+    assert saved["status"] == "COMPLETE"
+    assert {"summary.md", "run_record.json", "visible_commentary.jsonl", "trace.jsonl"} <= {
+        p.name for p in outcome.artifacts.iterdir()
+    }
+
+
+async def test_reading_dotenv_is_denied_and_never_complete(project):
+    script = {
+        "kimi-k2.6": [
+            tool("read", path=".env"),
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L1-L2", "file:.env#L1-L1"]),
+        ]
+    }
+    outcome, requests, _ = await run(project, script)
+
+    assert outcome.status != "COMPLETE"
+    assert DOTENV_SECRET not in requests_text(requests)
+    assert DOTENV_SECRET not in everything_written(project)
+
+
+@pytest.mark.parametrize("path", ["../outside/notes.txt", "ABSOLUTE", "src/link.txt"])
+async def test_escapes_are_denied_and_never_complete(project, path):
+    if path == "ABSOLUTE":
+        path = str(project.parent / "outside" / "notes.txt")
+    script = {"kimi-k2.6": [tool("read", path=path), final(refs=["event:5"])]}
+    outcome, requests, _ = await run(project, script)
+
+    assert outcome.status != "COMPLETE"
+    assert OUTSIDE_SECRET not in requests_text(requests)
+    assert OUTSIDE_SECRET not in everything_written(project)
+
+
+async def test_secrets_in_files_are_redacted_before_the_model_sees_them(project):
+    script = {
+        "kimi-k2.6": [
+            tool("read", path="src/config.py"),
+            final(refs=["file:src/config.py#L1-L2"], claim="a key is committed"),
+        ]
+    }
+    outcome, requests, _ = await run(project, script)
+
+    assert outcome.report["files_inspected"] == ["src/config.py"]
+    assert "REGION" in requests_text(requests)
+    assert SECRET not in requests_text(requests)
+    assert SECRET not in everything_written(project)
+    assert UPSTREAM_KEY not in everything_written(project)
+
+
+async def test_complete_without_reading_is_downgraded(project):
+    script = {"kimi-k2.6": [final(refs=["file:src/app.py#L3-L3"])]}
+    outcome, _, _ = await run(project, script)
+
+    assert outcome.status == "PARTIAL"
+    assert outcome.report["findings"][0]["unsupported"] is True
+
+
+async def test_garbage_twice_fails_honestly(project):
+    script = {"kimi-k2.6": [{"content": "I think the answer is 42"}, {"content": "{oops"}]}
+    outcome, requests, _ = await run(project, script)
+
+    assert (outcome.status, outcome.closure_reason) == ("FAILED", "action_parse_failed")
+    assert "not a valid Action" in requests_text(requests[1:])
+
+
+async def test_looping_on_one_read_is_cut_off_and_never_complete(project):
+    loop = [tool("read", path="src/app.py")] * 6
+    script = {"kimi-k2.6": [*loop, final(refs=["file:src/app.py#L1-L5"])]}
+    outcome, _, _ = await run(project, script, handoff_text=handoff(max_duplicate_actions=1))
+
+    assert outcome.status != "COMPLETE"
+    events = load_events(run_log_path(project, outcome.run_id))
+    denied = [e for e in events if e.event_type == "ToolCallDenied"]
+    assert denied and denied[0].payload["reason_code"] == "duplicate_action"
+
+
+async def test_tool_outside_its_classes_is_denied(project):
+    script = {
+        "kimi-k2.6": [
+            tool("grep", pattern="total"),
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L1-L5"]),
+        ]
+    }
+    outcome, _, _ = await run(project, script, handoff_text=handoff(allowed_tool_classes=["read"]))
+
+    assert outcome.status != "COMPLETE"
+
+
+async def test_tool_budget_forces_a_final_turn(project):
+    script = {
+        "kimi-k2.6": [
+            tool("ls", path="."),
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L1-L5"]),
+        ]
+    }
+    outcome, requests, _ = await run(project, script, handoff_text=handoff(tool_budget=1))
+
+    assert outcome.closure_reason == "budget_exhausted"
+    assert outcome.status == "PARTIAL"
+    assert "stopped exploration (tool_budget)" in requests_text(requests[1:])
+
+
+async def test_provider_500_falls_back_along_the_chain(project):
+    script = {
+        "kimi-k2.6": [{"status": 500}] * 4,
+        "deepseek-v4-pro": [tool("read", path="src/app.py"), final(refs=["file:src/app.py#L3-L3"])],
+    }
+    outcome, _, _ = await run(project, script)
+
+    assert outcome.status == "COMPLETE"
+    events = load_events(run_log_path(project, outcome.run_id))
+    outcomes = [e.payload["outcome"] for e in events if e.event_type == "ModelCalled"]
+    assert "fallback" in outcomes
+
+
+async def test_every_provider_failing_closes_failed_with_the_reason(project):
+    script = {"*": [{"status": 500}] * 20}
+    outcome, _, _ = await run(project, script)
+
+    assert (outcome.status, outcome.closure_reason) == ("FAILED", "model_call_failed")
+    assert "500" in outcome.report["closure"]["detail"]
+
+
+async def test_rate_limit_is_retried_after_retry_after(project):
+    script = {
+        "kimi-k2.6": [
+            {"status": 429, "headers": {"Retry-After": "0"}},
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L3-L3"]),
+        ]
+    }
+    outcome, _, _ = await run(project, script)
+
+    assert outcome.status == "COMPLETE"
+
+
+async def test_mission_time_budget_closes_with_deadline(project, monkeypatch):
+    script = {"kimi-k2.6": [{"delay_seconds": 5, **tool("ls", path=".")}]}
+    outcome, _, _ = await run(project, script, handoff_text=handoff(time_budget_seconds=1))
+
+    assert outcome.closure_reason == "deadline_reached"
+    assert outcome.status != "COMPLETE"
+
+
+async def test_cancelled_mission_records_the_disconnect(project):
+    script = {"kimi-k2.6": [{"delay_seconds": 30, **tool("ls", path=".")}]}
+    task = asyncio.ensure_future(run(project, script))
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (log,) = (project / ".codex-oss" / "runs").glob("*/events.jsonl")
+    last = [e for e in load_events(log) if e.event_type != "CommentaryEmitted"][-1]
+    assert last.event_type == "ProjectionWritten"
+    (last,) = [e for e in load_events(log) if e.event_type == "MissionFinalized"]
+    assert last.payload["closure_reason"] == "client_disconnected"
+    assert verify_log(log).ok
+
+
+async def test_per_model_cap_holds_across_twenty_missions(project):
+    turns = [
+        {"delay_seconds": 0.05, **tool("ls", path=".")},
+        {"delay_seconds": 0.05, **final(status="PARTIAL")},
+    ]
+    async with ScriptedUpstream({"kimi-k2.6": turns * 20}) as upstream:
+        settings = Settings(
+            UPSTREAM_BASE_URL=upstream.base_url,
+            OPENCODE_GO_API_KEY=UPSTREAM_KEY,
+            MODEL_CONCURRENCY_JSON={"kimi-k2.6": 2},
+        )
+        client = UpstreamClient(settings)
+        resolution = ModelRegistry(settings).resolve("mission-a3-kimi")
+        try:
+            outcomes = await asyncio.gather(
+                *(
+                    run_mission(
+                        project_root=project,
+                        resolution=resolution,
+                        request_input=handoff(mission_id=f"m-{n}"),
+                        settings=settings,
+                        client=client,
+                    )
+                    for n in range(20)
+                )
+            )
+        finally:
+            await client.aclose()
+        assert upstream.max_in_flight["kimi-k2.6"] == 2
+    assert len({outcome.run_id for outcome in outcomes}) == 20
