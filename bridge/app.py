@@ -27,6 +27,7 @@ from bridge.missions import handle_mission
 from bridge.raw import handle_gpt_passthrough, handle_raw
 from bridge.responses import RequestError, error_body, parse_request
 from bridge.source_hash import source_hash
+from bridge.upstream_transport import AiohttpTransport
 from runtime.redact import Redactor
 from runtime.registry import AdmissionError, ModelRegistry
 from runtime.settings import Settings
@@ -85,7 +86,9 @@ def create_app(
         settings=settings,
         project_root=project_root,
         registry=ModelRegistry(settings),
-        client=client if client is not None else UpstreamClient(settings),
+        client=client
+        if client is not None
+        else UpstreamClient(settings, transport=AiohttpTransport()),
         heartbeat_seconds=heartbeat_seconds,
         source_hash=source_hash(),
         redactor=Redactor(settings.secret_values()),

@@ -11,15 +11,14 @@ goes away cancels the mission; the runtime records the cancellation in its log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bridge.raw import sse_response
+from bridge.raw import SseWriter, json_answer, sse_response
 from bridge.responses import (
     EventStream,
     RequestError,
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["check_handoff", "handle_mission"]
 
 log = logging.getLogger("bridge.missions")
-
-_DONE = object()
 
 
 def check_handoff(parsed: ResponsesRequest, resolution: Resolution) -> None:
@@ -79,13 +76,8 @@ async def handle_mission(
     # Imported here: the runner pulls in the whole runtime, which raw aliases never need.
     from runtime.runner import run_mission
 
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    async def on_commentary(text: str) -> None:
-        queue.put_nowait(text)
-
-    task = asyncio.ensure_future(
-        run_mission(
+    async def run(on_commentary: Callable[[str], Awaitable[None]]) -> MissionOutcome:
+        return await run_mission(
             project_root=project_root,
             resolution=resolution,
             request_input=parsed.input,
@@ -93,85 +85,78 @@ async def handle_mission(
             client=client,
             on_commentary=on_commentary,
         )
-    )
-    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+
     try:
         if parsed.stream:
-            return await _stream(request, parsed, task, queue, heartbeat_seconds, scrub)
-        return await _json(parsed, task, queue, scrub)
+            return await _stream(request, parsed, run, heartbeat_seconds, scrub)
+        return await _json(parsed, run, scrub)
     except asyncio.CancelledError:
-        log.warning("mission alias %s: client disconnected; cancelling the mission", parsed.model)
+        # aiohttp cancels the handler when the client goes; the cancellation went through
+        # the runner, which recorded it in the mission's log before re-raising.
+        log.warning("mission alias %s: client disconnected; mission cancelled", parsed.model)
         raise
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+
+
+MissionRun = Callable[[Callable[[str], Awaitable[None]]], Awaitable["MissionOutcome"]]
 
 
 async def _stream(
     request: web.Request,
     parsed: ResponsesRequest,
-    task: asyncio.Future[MissionOutcome],
-    queue: asyncio.Queue[Any],
+    run: MissionRun,
     heartbeat_seconds: float,
     scrub: Callable[[str], str],
 ) -> web.StreamResponse:
     response = await sse_response(request)
     events = EventStream(parsed.model, parsed.body)
     await response.write(events.created())
-    while True:
+    async with SseWriter(response, events, heartbeat_seconds) as writer:
+
+        async def on_commentary(text: str) -> None:
+            writer.send(events.message(message_item(text, phase="commentary")))
+
         try:
-            entry = await asyncio.wait_for(queue.get(), heartbeat_seconds)
-        except TimeoutError:
-            await response.write(events.heartbeat())
-            continue
-        if entry is _DONE:
-            break
-        await response.write(events.message(message_item(entry, phase="commentary")))
-    try:
-        outcome = task.result()
-    except Exception as exc:
-        await response.write(events.failed(scrub(_failure_text(exc)), code=_failure_code(exc)))
-    else:
-        final = events.message(message_item(outcome.final_text, phase="final_answer"))
-        usage = usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens)
-        log.info(
-            "mission %s (run %s) closed %s: %s",
-            outcome.mission_id,
-            outcome.run_id,
-            outcome.status,
-            outcome.closure_reason,
-        )
-        if outcome.status == "FAILED":
-            # The report still goes out as the last message; the turn ends as failed so the
-            # user (or parent) sees why without parsing the report.
-            tail = events.failed(
-                f"mission {outcome.mission_id} FAILED: {outcome.closure_reason} "
-                f"(report in .codex-oss/missions/{outcome.mission_id}/report.json)",
-                code="mission_failed",
-            )
+            outcome = await run(on_commentary)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            writer.send(events.failed(scrub(_failure_text(exc)), code=_failure_code(exc)))
         else:
-            tail = events.completed(usage)
-        await response.write(final + tail)
+            log.info(
+                "mission %s (run %s) closed %s: %s",
+                outcome.mission_id,
+                outcome.run_id,
+                outcome.status,
+                outcome.closure_reason,
+            )
+            writer.send(events.message(message_item(outcome.final_text, phase="final_answer")))
+            if outcome.status == "FAILED":
+                # The report still goes out as the last message; the turn ends as failed so
+                # the user (or the parent agent) sees why without parsing the report.
+                writer.send(
+                    events.failed(
+                        f"mission {outcome.mission_id} FAILED: {outcome.closure_reason} "
+                        f"(report in .codex-oss/missions/{outcome.mission_id}/report.json)",
+                        code="mission_failed",
+                    )
+                )
+            else:
+                usage = usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens)
+                writer.send(events.completed(usage))
     await response.write_eof()
     return response
 
 
 async def _json(
-    parsed: ResponsesRequest,
-    task: asyncio.Future[MissionOutcome],
-    queue: asyncio.Queue[Any],
-    scrub: Callable[[str], str],
+    parsed: ResponsesRequest, run: MissionRun, scrub: Callable[[str], str]
 ) -> web.Response:
-    await asyncio.wait({task})
     commentary: list[dict[str, Any]] = []
-    while not queue.empty():
-        entry = queue.get_nowait()
-        if entry is not _DONE:
-            commentary.append(message_item(entry, phase="commentary"))
+
+    async def on_commentary(text: str) -> None:
+        commentary.append(message_item(text, phase="commentary"))
+
     try:
-        outcome = task.result()
+        outcome = await run(on_commentary)
     except (HandoffError, MissionContractError) as exc:
         raise RequestError(str(exc), code="invalid_mission", param="input") from None
     except Exception as exc:
@@ -181,12 +166,12 @@ async def _json(
         )
     events = EventStream(parsed.model, parsed.body)
     output = [*commentary, message_item(outcome.final_text, phase="final_answer")]
-    return web.json_response(
+    return json_answer(
         response_object(
             events.response_id,
             parsed.model,
             events.created_at,
-            status="completed",
+            status="failed" if outcome.status == "FAILED" else "completed",
             output=output,
             usage=usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens),
             request=parsed.body,

@@ -10,9 +10,8 @@ A GPT name under ``GPT_MODEL_STRATEGY=passthrough`` is forwarded untouched to Op
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from bridge.responses import (
     EventStream,
     RequestError,
     ResponsesRequest,
+    dumps,
     error_body,
     response_object,
     usage_object,
@@ -30,7 +30,7 @@ from bridge.translate import ChatRequest, ToolMap, TranslationError, output_item
 from runtime.registry import Resolution
 from runtime.upstream import UpstreamError
 
-__all__ = ["ChunkRelay", "handle_gpt_passthrough", "handle_raw", "sse_response"]
+__all__ = ["ChunkRelay", "SseWriter", "handle_gpt_passthrough", "handle_raw", "sse_response"]
 
 log = logging.getLogger("bridge.raw")
 
@@ -91,6 +91,11 @@ async def handle_raw(
     return response
 
 
+def json_answer(body: dict[str, Any], status: int = 200) -> web.Response:
+    """A JSON response written with the fast encoder."""
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
+
+
 async def sse_response(request: web.Request) -> web.StreamResponse:
     """A prepared ``text/event-stream`` response."""
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
@@ -139,7 +144,7 @@ async def _answer_json(
         usage=usage_object(result.usage.input_tokens, result.usage.output_tokens),
         request=parsed.body,
     )
-    return web.json_response(body)
+    return json_answer(body)
 
 
 async def _relay_complete(
@@ -151,29 +156,11 @@ async def _relay_complete(
     heartbeat_seconds: float,
 ) -> bytes:
     """One non-streamed upstream call, heartbeats while waiting; returns the closing bytes."""
-    task = asyncio.ensure_future(client.complete(resolution.chain, chat.body))
-    try:
-        result = await await_with_heartbeats(task, response, events, heartbeat_seconds)
-    finally:
-        if not task.done():
-            task.cancel()
+    async with SseWriter(response, events, heartbeat_seconds):
+        result = await client.complete(resolution.chain, chat.body)
     items = output_items(result.content, result.reasoning_content, result.tool_calls, chat.tools)
     usage = usage_object(result.usage.input_tokens, result.usage.output_tokens)
     return b"".join(events.item(item) for item in items) + events.completed(usage)
-
-
-async def await_with_heartbeats(
-    task: asyncio.Future[Any],
-    response: web.StreamResponse,
-    events: EventStream,
-    interval: float,
-) -> Any:
-    """The task's result, writing a heartbeat every ``interval`` seconds until it is done."""
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=interval)
-        if done:
-            return task.result()
-        await response.write(events.heartbeat())
 
 
 async def _relay_stream(
@@ -186,47 +173,88 @@ async def _relay_stream(
 ) -> bytes:
     """Relay a streamed upstream answer as it arrives; returns the closing bytes."""
     relay = ChunkRelay(events, chat.tools)
-    async for chunk in _with_idle_ticks(
-        client.stream(resolution.chain, chat.body), heartbeat_seconds
-    ):
-        out = events.heartbeat() if chunk is None else relay.feed(chunk)
-        if out:
-            await response.write(out)
+    async with SseWriter(response, events, heartbeat_seconds) as writer:
+        async for chunk in client.stream(resolution.chain, chat.body):
+            writer.send(relay.feed(chunk))
     return relay.finish()
 
 
-async def _with_idle_ticks(
-    chunks: AsyncIterator[dict[str, Any]], interval: float
-) -> AsyncIterator[dict[str, Any] | None]:
-    """The chunks, with ``None`` yielded whenever ``interval`` passes without one."""
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+class SseWriter:
+    """Writes SSE frames for one response; ``async with`` it around the waiting.
 
-    async def pump() -> None:
-        try:
-            async for chunk in chunks:
-                queue.put_nowait(("chunk", chunk))
-            queue.put_nowait(("end", None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put_nowait(("error", exc))
+    Frames sent within one step of the event loop (chunks that arrived in the same read) go
+    out in one write, and a ``response.in_progress`` heartbeat is sent whenever ``interval``
+    passes without a frame: Codex's idle timer ignores SSE comments but not that event.
+    Leaving the block flushes what is pending.
+    """
 
-    task = asyncio.ensure_future(pump())
-    try:
+    def __init__(self, response: web.StreamResponse, events: EventStream, interval: float) -> None:
+        self.response = response
+        self.events = events
+        self.interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._buffer: list[bytes] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._last = self._loop.time()
+
+    async def __aenter__(self) -> SseWriter:
+        self._beat = asyncio.ensure_future(self._heartbeats())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+        if exc[0] is None:
+            await self.drain()
+        elif self._writing is not None and not self._writing.done():
+            self._writing.cancel()
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes; they are written once the current loop step ends."""
+        if not data:
+            return
+        self._buffer.append(data)
+        self._last = self._loop.time()
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    async def drain(self) -> None:
+        """Write what is queued and wait until it has been handed to the socket."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush()
+        if self._writing is not None:
+            await self._writing
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if not self._buffer:
+            return
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._writing = asyncio.ensure_future(self._write(self._writing, data))
+        self._writing.add_done_callback(_retrieve)
+
+    async def _write(self, previous: asyncio.Task[None] | None, data: bytes) -> None:
+        if previous is not None:
+            await previous  # keeps frames in order behind a slow drain
+        await self.response.write(data)
+
+    async def _heartbeats(self) -> None:
         while True:
-            try:
-                kind, value = await asyncio.wait_for(queue.get(), interval)
-            except TimeoutError:
-                yield None
+            due = self._last + self.interval - self._loop.time()
+            if due > 0:
+                await asyncio.sleep(due)
                 continue
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            self.send(self.events.heartbeat())
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a write's failure as seen (the handler learns of it through drain or cancel)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class ChunkRelay:
