@@ -109,8 +109,21 @@ class ReportProposed(Payload):
     report: dict[str, Any]
 
 
+ReportStatus = Literal[
+    "COMPLETE",
+    "PARTIAL",
+    "ESCALATE",
+    "FAILED",
+    # patch missions (A4+) answer with the patch's status
+    "VALIDATED",
+    "VERIFIED",
+    "VERIFICATION_FAILED",
+    "REJECTED",
+]
+
+
 class ReportValidated(Payload):
-    status: Literal["COMPLETE", "PARTIAL", "ESCALATE", "FAILED"]
+    status: ReportStatus
     report: dict[str, Any]
     downgrades: list[str] = Field(default_factory=list)
     unresolved_refs: list[str] = Field(default_factory=list)

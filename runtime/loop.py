@@ -99,13 +99,17 @@ class MissionClosed(Exception):
         closed_by: str = "runtime",
         detail: str = "",
         report: dict[str, Any] | None = None,
+        downgrades: list[str] | None = None,
+        unresolved_refs: list[str] | None = None,
     ):
         super().__init__(f"{status}: {reason}")
-        self.status = Status(status) if status in Status.__members__ else status
+        self.status = str(status)
         self.reason = reason
         self.closed_by = closed_by
         self.detail = detail
-        self.report = report
+        self.report = report or {}
+        self.downgrades = downgrades or []
+        self.unresolved_refs = unresolved_refs or []
 
 
 @dataclass
@@ -231,15 +235,11 @@ class MissionLoop:
         except MissionClosed as closed:
             return await self._finalize(closed)
         except asyncio.CancelledError:
-            journal.add(
-                MissionFinalized(
-                    status=Status.FAILED.value,
-                    closure_reason="client_disconnected",
-                    closed_by="bridge",
-                    detail="the client went away; the mission was cancelled",
-                ),
-                "bridge",
+            closed = self._runtime_closure(
+                Status.FAILED, "client_disconnected", "the client went away; mission cancelled"
             )
+            closed.closed_by = "bridge"
+            self._close(closed)
             raise
 
     async def _step(self) -> None:
@@ -407,21 +407,14 @@ class MissionLoop:
         ):
             cap = journal.worst_denial
         validated = validate_report(draft, journal.evidence, self.mission, status_cap=cap)
-        journal.add(
-            ReportValidated(
-                status=validated.status.value,
-                report=validated.report,
-                downgrades=validated.downgrades,
-                unresolved_refs=validated.unresolved_refs,
-            )
-        )
-        reason = "budget_exhausted" if forced else "valid_report"
         return MissionClosed(
             validated.status,
-            reason,
+            "budget_exhausted" if forced else "valid_report",
             closed_by="model",
             detail="; ".join(validated.downgrades),
             report=validated.report,
+            downgrades=validated.downgrades,
+            unresolved_refs=validated.unresolved_refs,
         )
 
     async def _propose_patch(self, action: Action, forced: str | None) -> None:
@@ -440,49 +433,62 @@ class MissionLoop:
                 {"role": "user", "content": prompts.patch_repair(decision.reasons)}
             )
             return
-        report_closure = self._close_with_report(
-            action.model_copy(update={"report": action.report or _patch_draft(decision)}), forced
+        closed = self._close_with_report(
+            action.model_copy(update={"report": action.report or _patch_draft()}), forced
         )
-        report = dict(report_closure.report or {})
-        report["patch"] = {
+        closed.report["patch"] = {
             "status": decision.status,
             "reasons": decision.reasons,
             **decision.extra_report,
         }
-        raise MissionClosed(
-            decision.status,
-            _patch_reason(decision.status),
-            closed_by="runtime",
-            detail="; ".join(decision.reasons),
-            report=report,
-        )
+        closed.report["investigation_status"] = closed.report["status"]
+        closed.report["status"] = closed.status = decision.status
+        closed.reason = _patch_reason(decision.status)
+        closed.closed_by = "runtime"
+        closed.detail = "; ".join([*decision.reasons, *closed.downgrades])
+        raise closed
 
     def _exhausted(self, budget: str, limit: float, used: float) -> None:
         self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
 
     def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
         report = runtime_report(self.mission, self.journal.evidence, status, why)
-        self.journal.add(ReportValidated(status=status.value, report=report, downgrades=[why]))
-        return MissionClosed(status, reason, closed_by="runtime", detail=why, report=report)
+        return MissionClosed(status, reason, detail=why, report=report, downgrades=[why])
 
     async def _finalize(self, closed: MissionClosed) -> LoopResult:
-        status = closed.status.value if isinstance(closed.status, Status) else str(closed.status)
-        report = dict(closed.report or {})
+        report = self._close(closed)
+        await self._flush()
+        return LoopResult(
+            closed.status, closed.reason, report, self.input_tokens, self.output_tokens
+        )
+
+    def _close(self, closed: MissionClosed) -> dict[str, Any]:
+        """Record the report the runtime stands behind, then close the log."""
+        report = dict(closed.report)
         report["closure"] = {
             "closed_by": closed.closed_by,
             "reason": closed.reason,
-            "detail": closed.detail,
+            "detail": closed.detail[:2000],
+            "downgrades": closed.downgrades,
         }
         self.journal.add(
+            ReportValidated(
+                status=closed.status,
+                report=report,
+                downgrades=closed.downgrades,
+                unresolved_refs=closed.unresolved_refs,
+            )
+        )
+        self.journal.add(
             MissionFinalized(
-                status=status,
+                status=closed.status,
                 closure_reason=closed.reason,
                 closed_by=closed.closed_by,
                 detail=closed.detail[:2000],
-            )
+            ),
+            "bridge" if closed.closed_by == "bridge" else "runtime",
         )
-        await self._flush()
-        return LoopResult(status, closed.reason, report, self.input_tokens, self.output_tokens)
+        return report
 
     async def _flush(self) -> None:
         pending, self.journal.pending = self.journal.pending, []
@@ -501,7 +507,7 @@ def _command_line(tool_name: str, arguments: dict[str, Any]) -> str:
     return f"{tool_name} {args}".strip()[:300]
 
 
-def _patch_draft(decision: PatchDecision) -> dict[str, Any]:
+def _patch_draft() -> dict[str, Any]:
     return {
         "status": "PARTIAL",
         "confidence": "LOW",

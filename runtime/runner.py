@@ -16,7 +16,14 @@ from runtime.eventlog import MissionEventLog, new_run_id
 from runtime.events import Payload
 from runtime.handoff import extract_handoff_from_items
 from runtime.loop import Journal, MissionLoop
-from runtime.mission import TIER_ORDER, MissionContractError, compile_mission
+from runtime.mission import (
+    PATCH_TIERS,
+    TIER_ORDER,
+    MissionContractError,
+    MissionV1,
+    compile_mission,
+)
+from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, write_projections
 from runtime.redact import Redactor
 from runtime.registry import Resolution
@@ -107,11 +114,13 @@ def _project(project_root: Path, log: MissionEventLog) -> None:
         log.append(payload, "runtime")
 
 
-def _allowed_specs(mission: Any) -> dict[str, dict[str, Any]]:
+def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:
     allowed = set(mission.allowed_tool_classes)
     return {name: spec for name, spec in TOOL_SPECS.items() if TOOL_CLASSES[name] in allowed}
 
 
-def _patch_step(project_root: Path, mission: Any, redactor: Redactor) -> Any:
+def _patch_step(project_root: Path, mission: MissionV1, redactor: Redactor) -> PatchPipeline | None:
     """The patch pipeline for A4+ missions (None below A4)."""
-    return None
+    if mission.tier not in PATCH_TIERS:
+        return None
+    return PatchPipeline(project_root, mission, redactor)

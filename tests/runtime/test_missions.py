@@ -13,6 +13,7 @@ from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import load_events, run_log_path, verify_log
 
 from runtime.mission import Tier, template
+from runtime.projections import STAMP_KEY
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission
 from runtime.settings import Settings
@@ -142,7 +143,8 @@ async def test_honest_investigation_completes_with_resolving_evidence(project):
     log = run_log_path(project, outcome.run_id)
     assert verify_log(log).ok
     saved = json.loads((outcome.artifacts / "report.json").read_text())
-    assert saved["status"] == "COMPLETE"
+    saved.pop(STAMP_KEY)
+    assert saved == outcome.report
     assert {"summary.md", "run_record.json", "visible_commentary.jsonl", "trace.jsonl"} <= {
         p.name for p in outcome.artifacts.iterdir()
     }
