@@ -99,6 +99,7 @@ class RecordedRequest:
     body: Any
     time: float
     model: str | None = None
+    peer: str | None = None  # "host:port" of the client socket: shows connection reuse
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``--record`` files)."""
@@ -109,6 +110,7 @@ class RecordedRequest:
             "body": self.body,
             "time": self.time,
             "model": self.model,
+            "peer": self.peer,
         }
 
 
@@ -390,6 +392,7 @@ class ScriptedUpstream:
                 body = raw.decode("utf-8", "replace")
                 parse_error = str(exc)
         model = body.get("model") if isinstance(body, dict) else None
+        peername = request.transport.get_extra_info("peername") if request.transport else None
         record = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -397,6 +400,7 @@ class ScriptedUpstream:
             body=body,
             time=time.time(),
             model=model if isinstance(model, str) else None,
+            peer=f"{peername[0]}:{peername[1]}" if peername else None,
         )
         self.requests.append(record)
         if self.on_request is not None:

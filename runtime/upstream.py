@@ -16,7 +16,6 @@ and whether it is weaker), ``circuit_open`` (profile skipped), ``ok`` (served, w
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +25,19 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from runtime.breaker import CircuitBreaker
+from runtime.completions import (
+    SNIPPET_CHARS,
+    ChatResult,
+    MalformedAnswer,
+    Usage,
+    assemble_chunks,
+    error_message,
+    parse_completion,
+    request_payload,
+    retry_after_seconds,
+    usage_of,
+)
+from runtime.connections import ClientPool
 from runtime.events import ModelCalled
 from runtime.limits import ConcurrencyLimits, Lease, QueueTimeout
 from runtime.registry import Profile
@@ -42,29 +54,6 @@ __all__ = [
 
 EventSink = Callable[[ModelCalled], None]
 RETRYABLE_STATUS = frozenset({408, 409, 429})
-_ERROR_SNIPPET = 300
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts the upstream reported (0 when it did not say)."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """One assistant turn: the first choice's message, and who served it."""
-
-    content: str
-    reasoning_content: str | None
-    tool_calls: list[dict[str, Any]]
-    finish_reason: str | None
-    usage: Usage
-    profile: str
-    model: str
-    raw: dict[str, Any]
 
 
 class UpstreamError(Exception):
@@ -139,6 +128,7 @@ class _OpenStream:
     """A stream that produced its first chunk; handed from the call loop to ``stream()``."""
 
     response: httpx.Response
+    client: httpx.AsyncClient
     lines: AsyncIterator[str]
     first: dict[str, Any]
     profile: Profile
@@ -210,20 +200,14 @@ class UpstreamClient:
         self.breaker = CircuitBreaker(
             threshold=breaker_threshold, cooldown_seconds=breaker_cooldown_seconds, clock=clock
         )
-        cap = settings.MAX_GLOBAL_UPSTREAM_CONCURRENCY
-        # The global cap bounds requests in flight; the pool only needs headroom for
-        # connections that are closing. Deadlines are ours (asyncio), so httpx gets none.
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            limits=httpx.Limits(max_connections=cap * 2 + 8, max_keepalive_connections=cap + 8),
-            timeout=httpx.Timeout(None),
-        )
+        # The caps above bound requests in flight, so the pool needs no limit of its own.
+        self._clients = ClientPool(transport=transport)
         self._urls: dict[str, str] = {}
         self._headers: dict[tuple[str, str | None], dict[str, str]] = {}
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the idle connections."""
+        await self._clients.aclose()
 
     async def __aenter__(self) -> UpstreamClient:
         return self
@@ -267,7 +251,7 @@ class UpstreamClient:
         state = self._new_state(call_index, on_event)
         opened: _OpenStream = await self._run(chain, body, state, "open")
         chunks = 1
-        usage = _usage_of(opened.first)
+        usage = usage_of(opened.first)
         outcome: str | None = None
         try:
             yield opened.first
@@ -277,7 +261,7 @@ class UpstreamClient:
                     break
                 chunks += 1
                 if chunk.get("usage"):
-                    usage = _usage_of(chunk)
+                    usage = usage_of(chunk)
                 yield chunk
             outcome = "ok"
         except _AttemptFailed as failure:
@@ -296,9 +280,12 @@ class UpstreamClient:
             reason = "deadline_exceeded" if failure.kind == "deadline" else "stream_cut"
             raise UpstreamError(reason, message, profile=opened.profile.name) from None
         finally:
-            await opened.response.aclose()
-            if opened.lease is not None:
-                opened.lease.release()
+            try:
+                await opened.response.aclose()
+            finally:
+                self._clients.checkin(opened.profile.base_url, opened.client)
+                if opened.lease is not None:
+                    opened.lease.release()
             if outcome == "ok":
                 self.breaker.record_success(opened.profile.name)
                 self._emit(
@@ -362,7 +349,7 @@ class UpstreamClient:
                 state.failures.append((profile.name, message))
                 state.kinds.append("circuit_open")
                 continue
-            payload = _payload_for(profile, body, stream=mode != "json")
+            payload = request_payload(profile, body, stream=mode != "json")
             for try_no in range(1, self.max_attempts_per_profile + 1):
                 remaining = state.deadline - loop.time()
                 if remaining <= 0:
@@ -409,6 +396,7 @@ class UpstreamClient:
                             started=started,
                             fallback_from=fallback_from,
                         )
+                        state.failures.append((profile.name, message))
                         raise self._deadline_error(state, profile) from None
                     self.breaker.record_failure(profile.name)
                     wait = self._retry_wait(failure, try_no)
@@ -507,38 +495,46 @@ class UpstreamClient:
     async def _attempt(
         self, profile: Profile, payload: bytes, mode: str, deadline: float
     ) -> ChatResult | _OpenStream:
-        response = await self._send(profile, payload, deadline)
+        client = self._clients.checkout(profile.base_url)
         keep_open = False
+        response: httpx.Response | None = None
         try:
+            response = await self._send(client, profile, payload, deadline)
             if response.status_code >= 300:
                 raise await self._status_failure(response, deadline, profile)
             if mode == "json":
-                return _parse_completion(
-                    await self._read_body(response, deadline, profile), profile
-                )
+                body = await self._read_body(response, deadline, profile)
+                try:
+                    return parse_completion(body, profile)
+                except MalformedAnswer as exc:
+                    raise _AttemptFailed("garbage", str(exc)) from None
             lines = response.aiter_lines()
             first = await self._next_chunk(lines, deadline, profile)
             if first is None:
                 raise _AttemptFailed("garbage", "the stream ended before its first chunk")
             if mode == "open":
                 keep_open = True
-                return _OpenStream(response, lines, first, profile, deadline)
+                return _OpenStream(response, client, lines, first, profile, deadline)
             chunks = [first]
             while (chunk := await self._next_chunk(lines, deadline, profile)) is not None:
                 chunks.append(chunk)
-            return _assemble(chunks, profile)
+            return assemble_chunks(chunks, profile)
         finally:
             if not keep_open:
-                await response.aclose()
+                if response is not None:
+                    await response.aclose()
+                self._clients.checkin(profile.base_url, client)
 
-    async def _send(self, profile: Profile, payload: bytes, deadline: float) -> httpx.Response:
-        request = self._client.build_request(
+    async def _send(
+        self, client: httpx.AsyncClient, profile: Profile, payload: bytes, deadline: float
+    ) -> httpx.Response:
+        request = client.build_request(
             "POST", self._url(profile), content=payload, headers=self._header(profile)
         )
         wait, kind = self._bounded(self.first_byte_timeout, deadline)
         try:
             async with asyncio.timeout(wait):
-                return await self._client.send(request, stream=True)
+                return await client.send(request, stream=True)
         except TimeoutError:
             raise _AttemptFailed(
                 kind, f"no response headers within {wait:.2f}s ({_phase(kind, 'first-byte')})"
@@ -595,13 +591,13 @@ class UpstreamClient:
                 chunk = json.loads(data)
             except ValueError:
                 raise _AttemptFailed(
-                    "garbage", f"a stream line is not JSON: {data[:_ERROR_SNIPPET]!r}"
+                    "garbage", f"a stream line is not JSON: {data[:SNIPPET_CHARS]!r}"
                 ) from None
             if not isinstance(chunk, dict):
                 raise _AttemptFailed("garbage", f"a stream chunk is not an object: {data[:80]!r}")
             if "error" in chunk and "choices" not in chunk:
                 raise _AttemptFailed(
-                    "status", f"the stream reported an error: {data[:_ERROR_SNIPPET]}"
+                    "status", f"the stream reported an error: {data[:SNIPPET_CHARS]}"
                 )
             return chunk
 
@@ -616,10 +612,10 @@ class UpstreamClient:
         retryable = status in RETRYABLE_STATUS or status >= 500
         return _AttemptFailed(
             "status",
-            f"HTTP {status}{': ' + _error_text(text) if text else ''}",
+            f"HTTP {status}{': ' + error_message(text) if text else ''}",
             status_code=status,
             retryable=retryable,
-            retry_after=_retry_after(response.headers) if retryable else None,
+            retry_after=retry_after_seconds(response.headers) if retryable else None,
         )
 
     def _bounded(self, wait: float, deadline: float) -> tuple[float, FailureKind]:
@@ -695,159 +691,7 @@ class UpstreamClient:
         )
 
 
-# -- pure helpers ------------------------------------------------------------------------------
-
-
-def _payload_for(profile: Profile, body: dict[str, Any], *, stream: bool) -> bytes:
-    """The request body for ``profile``: its model id, and a response_format it honours."""
-    payload = dict(body)
-    payload["model"] = profile.upstream_model
-    if stream:
-        payload["stream"] = True
-    else:
-        payload.pop("stream", None)
-    response_format = payload.get("response_format")
-    if (
-        not profile.supports_json_schema
-        and isinstance(response_format, dict)
-        and response_format.get("type") == "json_schema"
-    ):
-        payload["response_format"] = {"type": "json_object"}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _parse_completion(body: bytes, profile: Profile) -> ChatResult:
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        text = body[:_ERROR_SNIPPET].decode("utf-8", "replace")
-        raise _AttemptFailed("garbage", f"the answer is not JSON: {text!r}") from None
-    try:
-        choice = raw["choices"][0]
-        message = choice["message"]
-        if not isinstance(message, dict):
-            raise TypeError
-    except (KeyError, IndexError, TypeError):
-        snippet = json.dumps(raw)[:_ERROR_SNIPPET] if isinstance(raw, dict) else repr(raw)[:80]
-        raise _AttemptFailed(
-            "garbage", f"the answer has no choices[0].message: {snippet}"
-        ) from None
-    return ChatResult(
-        content=message.get("content") or "",
-        reasoning_content=message.get("reasoning_content") or message.get("reasoning"),
-        tool_calls=list(message.get("tool_calls") or []),
-        finish_reason=choice.get("finish_reason"),
-        usage=_usage_of(raw),
-        profile=profile.name,
-        model=profile.upstream_model,
-        raw=raw,
-    )
-
-
-def _assemble(chunks: list[dict[str, Any]], profile: Profile) -> ChatResult:
-    """Fold streamed chunks into one result (tool call fragments merged by index)."""
-    content: list[str] = []
-    reasoning: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish_reason: str | None = None
-    usage = Usage()
-    for chunk in chunks:
-        if chunk.get("usage"):
-            usage = _usage_of(chunk)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                content.append(delta["content"])
-            piece = delta.get("reasoning_content") or delta.get("reasoning")
-            if piece:
-                reasoning.append(piece)
-            for fragment in delta.get("tool_calls") or ():
-                _merge_tool_call(calls, fragment)
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    tool_calls = [calls[i] for i in sorted(calls)]
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    raw = {
-        "id": chunks[0].get("id"),
-        "object": "chat.completion",
-        "model": chunks[0].get("model", profile.upstream_model),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens},
-    }
-    return ChatResult(
-        content=message["content"],
-        reasoning_content=message.get("reasoning_content"),
-        tool_calls=tool_calls,
-        finish_reason=finish_reason,
-        usage=usage,
-        profile=profile.name,
-        model=profile.upstream_model,
-        raw=raw,
-    )
-
-
-def _merge_tool_call(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
-    index = fragment.get("index", len(calls))
-    call = calls.setdefault(
-        index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-    )
-    if fragment.get("id"):
-        call["id"] = fragment["id"]
-    if fragment.get("type"):
-        call["type"] = fragment["type"]
-    function = fragment.get("function") or {}
-    if function.get("name"):
-        call["function"]["name"] += function["name"]
-    if function.get("arguments"):
-        call["function"]["arguments"] += function["arguments"]
-
-
-def _usage_of(raw: dict[str, Any]) -> Usage:
-    usage = raw.get("usage")
-    if not isinstance(usage, dict):
-        return Usage()
-    return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0),
-    )
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _error_text(text: str) -> str:
-    """The upstream's own error message if the body is an OpenAI error, else a snippet."""
-    try:
-        data = json.loads(text)
-        message = data["error"]["message"] if isinstance(data["error"], dict) else data["error"]
-        return str(message)[:_ERROR_SNIPPET]
-    except (ValueError, KeyError, TypeError):
-        return " ".join(text.split())[:_ERROR_SNIPPET]
+# -- helpers -------------------------------------------------------------------------------------
 
 
 def _exc_text(exc: BaseException) -> str:

@@ -138,3 +138,17 @@ async def test_limits_release_on_timeout_so_slots_are_not_leaked() -> None:
     again = await limits.acquire("m", timeout=0.05)
     again.release()
     assert limits.in_flight == {"m": 0}
+
+
+async def test_connections_are_kept_alive_and_reused(scripted_upstream: ScriptedUpstream) -> None:
+    scripted_upstream.set_script({"*": slow_forever(0.02)})
+    chain = [profile(scripted_upstream.base_url, "kimi-k2.6")]
+    async with UpstreamClient(settings()) as client:
+        for _ in range(5):
+            await client.complete(chain, BODY)
+        for _ in range(3):
+            await asyncio.gather(*(client.complete(chain, BODY) for _ in range(4)))
+    peers = [r.peer for r in scripted_upstream.chat_requests()]
+    assert len(peers) == 17
+    assert len(set(peers[:5])) == 1  # sequential calls share one connection
+    assert len(set(peers)) <= 4  # never more connections than calls at once
