@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +46,9 @@ from runtime.patches.review import (
 from runtime.patches.validate import Validation, differing, run_git, validate_intent
 from runtime.patches.verify import allowed_commands, check_allowed, run_verification
 from runtime.patches.worktree import WorktreeError, create_worktree, remove_worktree
+from runtime.projections import atomic_write_text, mission_dir
 from runtime.redact import Redactor
 
-MISSIONS_DIR = Path(".codex-oss") / "missions"
 PATCH_FILE = "patch.diff"
 ROLLBACK_FILE = "rollback.diff"
 PACKET_FILE = "review_packet.json"
@@ -368,20 +366,5 @@ def report_evidence_refs(report: dict[str, Any] | None) -> list[str]:
 
 
 def mission_folder(project_root: Path, mission_id: str) -> Path:
-    """``.codex-oss/missions/<mission_id>/`` of ``project_root``."""
-    return project_root / MISSIONS_DIR / mission_id
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """``.codex-oss/missions/<mission_id>/`` of ``project_root``, beside report.json."""
+    return mission_dir(project_root, mission_id)
