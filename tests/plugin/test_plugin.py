@@ -258,3 +258,12 @@ def test_under_xdist_a_failure_on_a_worker_makes_its_claim_failing(
     result.assert_outcomes(passed=2, failed=1)
     assert claims_project.artifact("beta")["verdict"] == "failing"
     assert claims_project.artifact("alpha")["verdict"] == "supported"
+
+
+def test_editing_a_proof_conftest_makes_its_claims_stale(claims_project: ClaimsProject) -> None:
+    claims_project.write("proof_packs/conftest.py", "# shared fixtures\n")
+    claims_project.pytester.runpytest("--opencode-burnin")
+    assert "proof_packs/conftest.py" in claims_project.artifact("alpha")["proof_files"]
+    claims_project.write("proof_packs/conftest.py", "# shared fixtures, edited\n")
+    status = claims_project.status()["alpha"]
+    assert (status.status, "proof_packs/conftest.py" in status.why) == (Status.STALE, True)
