@@ -2,8 +2,8 @@
 patch intents, applies them only in an isolated worktree, verifies them with allowlisted argv
 commands and proves the rollback, leaving the workspace byte-for-byte untouched.
 
-(The mission runner does not route A4/A5 closing actions to the pipeline yet; when it does,
-these proofs should drive whole missions through ``mission_runner``.)
+These drive the pipeline directly through ``run_patch_step``; whole A4/A5 missions through
+``mission_runner`` (now that the runner routes ``propose_patch`` to it) are the next proofs.
 """
 
 from __future__ import annotations
