@@ -233,8 +233,10 @@ def render_markdown(packet: dict[str, Any]) -> str:
     if packet["artifacts"]:
         lines.append("Artifacts: " + ", ".join(sorted(packet["artifacts"].values())))
     if packet["status"] in ("VERIFIED", "VALIDATED"):
+        # An A4 patch was never run; promoting it takes an explicit extra flag.
+        flag = " --allow-unverified" if packet["status"] == "VALIDATED" else ""
         lines.append(
-            f"Promote with `codex-oss promote {packet['mission_id']}` "
+            f"Promote with `codex-oss promote {packet['mission_id']}{flag}` "
             f"(undo: `codex-oss rollback {packet['mission_id']}`)."
         )
     return "\n".join(lines)
