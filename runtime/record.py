@@ -11,6 +11,7 @@ wrong tool for a 100k-event log).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -205,9 +206,17 @@ class RunRecord(_Frozen):
 def reduce(events: Iterable[Event]) -> RunRecord:
     """Fold ``events`` (in log order) into a RunRecord."""
     draft = _Draft()
-    for event in events:
-        _step(draft, event)
-    return draft.freeze()
+    # The fold keeps every entry alive; the cyclic collector would re-walk them all again and
+    # again, making a 100k-event fold superlinear. Nothing here builds cycles.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for event in events:
+            _step(draft, event)
+        return draft.freeze()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def apply(record: RunRecord, event: Event) -> RunRecord:
@@ -221,63 +230,49 @@ def apply(record: RunRecord, event: Event) -> RunRecord:
 
 
 class _Draft:
-    """A RunRecord under construction: plain dicts and lists, so each step is O(1)."""
+    """A RunRecord under construction as plain dicts and lists, so each step is O(1).
+
+    The whole record is validated once, by pydantic's core, when the draft is frozen.
+    """
 
     _LISTS = ("clamps", "actions", "denials", "budget_exhaustions", "commentary", "projections")
 
-    def __init__(self) -> None:
-        self.fields: dict[str, Any] = dict(RunRecord().__dict__)
-        self.fields["evidence"] = {}
-        self.model_calls: dict[str, Any] = ModelCallStats().model_dump()
-        self.budgets: dict[str, Any] = BudgetsUsed().model_dump()
-        self.implementation: dict[str, Any] = ImplementationState().model_dump()
-        self.implementation["verifications"] = []
-        self.tool_calls: dict[int, ToolCallEntry] = {}
-        self.lists: dict[str, list[Any]] = {name: [] for name in self._LISTS}
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        data = data if data is not None else RunRecord().model_dump()
+        self.fields = data
+        self.model_calls: dict[str, Any] = data.pop("model_calls")
+        self.budgets: dict[str, Any] = data.pop("budgets_used")
+        self.implementation: dict[str, Any] = data.pop("implementation")
+        self.implementation["verifications"] = list(self.implementation["verifications"])
+        self.tool_calls: dict[int, dict[str, Any]] = {
+            entry["call_id"]: entry for entry in data.pop("tool_calls")
+        }
+        self.lists: dict[str, list[Any]] = {name: list(data.pop(name)) for name in self._LISTS}
         # Insertion-ordered sets.
-        self.files: dict[str, None] = {}
-        self.models: dict[str, None] = {}
-        self.exhausted: dict[str, None] = {}
+        self.files = dict.fromkeys(data.pop("files_inspected"))
+        self.models = dict.fromkeys(self.model_calls["models"])
+        self.exhausted = dict.fromkeys(self.budgets["exhausted"])
 
     @classmethod
     def thaw(cls, record: RunRecord) -> _Draft:
-        draft = cls()
-        draft.fields = dict(record.__dict__)
-        draft.fields["evidence"] = dict(record.evidence)
-        draft.model_calls = record.model_calls.model_dump()
-        draft.budgets = record.budgets_used.model_dump()
-        draft.implementation = record.implementation.model_dump()
-        draft.implementation["verifications"] = list(record.implementation.verifications)
-        draft.tool_calls = {entry.call_id: entry for entry in record.tool_calls}
-        draft.lists = {name: list(getattr(record, name)) for name in cls._LISTS}
-        draft.files = dict.fromkeys(record.files_inspected)
-        draft.models = dict.fromkeys(record.model_calls.models)
-        draft.exhausted = dict.fromkeys(record.budgets_used.exhausted)
-        return draft
+        return cls(record.model_dump())  # a deep copy: the input record is never touched
 
     def freeze(self) -> RunRecord:
-        model_calls = dict(self.model_calls, models=tuple(self.models))
-        budgets = dict(
-            self.budgets,
-            files_inspected=len(self.files),
-            denials=len(self.lists["denials"]),
-            exhausted=tuple(self.exhausted),
-        )
-        implementation = dict(
-            self.implementation, verifications=tuple(self.implementation["verifications"])
-        )
-        fields = dict(self.fields)
-        fields.update(
-            model_calls=ModelCallStats.model_construct(**model_calls),
-            budgets_used=BudgetsUsed.model_construct(**budgets),
-            implementation=ImplementationState.model_construct(**implementation),
-            tool_calls=tuple(self.tool_calls.values()),
+        data = dict(self.fields)
+        data.update(
+            model_calls=dict(self.model_calls, models=tuple(self.models)),
+            budgets_used=dict(
+                self.budgets,
+                files_inspected=len(self.files),
+                denials=len(self.lists["denials"]),
+                exhausted=tuple(self.exhausted),
+            ),
+            implementation=self.implementation,
+            tool_calls=list(self.tool_calls.values()),
             files_inspected=tuple(self.files),
-            evidence=dict(fields["evidence"]),
-            **{name: tuple(values) for name, values in self.lists.items()},
+            **self.lists,
         )
-        # Every value was built from validated payloads; a second validation would only cost.
-        return RunRecord.model_construct(**fields)
+        return RunRecord.model_validate(data)
 
 
 def _step(draft: _Draft, event: Event) -> None:
@@ -308,7 +303,7 @@ def _step(draft: _Draft, event: Event) -> None:
             _tool_observed(draft, event, payload)
         case CommentaryEmitted() as payload:
             draft.lists["commentary"].append(
-                CommentaryEntry(seq=event.seq, kind=payload.kind, text=payload.text)
+                dict(seq=event.seq, kind=payload.kind, text=payload.text)
             )
         case BudgetExhausted() as payload:
             draft.exhausted.setdefault(payload.budget)
@@ -317,13 +312,7 @@ def _step(draft: _Draft, event: Event) -> None:
             fields["reports_proposed"] += 1
             fields["last_report_proposed"] = payload.report
         case ReportValidated() as payload:
-            fields["report"] = ReportState(
-                seq=event.seq,
-                status=payload.status,
-                report=payload.report,
-                downgrades=tuple(payload.downgrades),
-                unresolved_refs=tuple(payload.unresolved_refs),
-            )
+            fields["report"] = {"seq": event.seq, **payload_dict(payload)}
         case PatchIntentProposed() as payload:
             draft.implementation["intent"] = payload.intent
             draft.implementation["intent_rounds"] += 1
@@ -349,7 +338,7 @@ def _step(draft: _Draft, event: Event) -> None:
             )
         case ProjectionWritten() as payload:
             draft.lists["projections"].append(
-                ProjectionEntry(
+                dict(
                     seq=event.seq,
                     name=payload.name,
                     sha256=payload.sha256,
@@ -413,7 +402,7 @@ def _action_proposed(draft: _Draft, event: Event, payload: ModelActionProposed) 
     action_type = action.get("action_type")
     tool_name = action.get("tool_name")
     draft.lists["actions"].append(
-        ActionEntry(
+        dict(
             seq=event.seq,
             turn=payload.turn,
             action_type=action_type if isinstance(action_type, str) else None,
@@ -426,7 +415,7 @@ def _action_proposed(draft: _Draft, event: Event, payload: ModelActionProposed) 
 
 
 def _tool_requested(draft: _Draft, event: Event, payload: ToolCallRequested) -> None:
-    draft.tool_calls[payload.call_id] = ToolCallEntry(
+    draft.tool_calls[payload.call_id] = dict(
         call_id=payload.call_id,
         tool_name=payload.tool_name,
         arguments=payload.arguments,
@@ -439,7 +428,7 @@ def _tool_requested(draft: _Draft, event: Event, payload: ToolCallRequested) -> 
 
 def _tool_denied(draft: _Draft, event: Event, payload: ToolCallDenied) -> None:
     draft.lists["denials"].append(
-        DenialEntry(
+        dict(
             seq=event.seq,
             call_id=payload.call_id,
             tool_name=payload.tool_name,
@@ -452,7 +441,7 @@ def _tool_denied(draft: _Draft, event: Event, payload: ToolCallDenied) -> None:
 
 
 def _tool_observed(draft: _Draft, event: Event, payload: ToolObserved) -> None:
-    draft.fields["evidence"][event.seq] = EvidenceEntry(
+    draft.fields["evidence"][event.seq] = dict(
         seq=event.seq,
         call_id=payload.call_id,
         tool_name=payload.tool_name,
@@ -486,7 +475,7 @@ def _settle(
     **outcome: Any,
 ) -> None:
     """Close a requested call with its outcome (a call denied before request is recorded too)."""
-    entry = draft.tool_calls.get(call_id) or ToolCallEntry(
-        call_id=call_id, tool_name=tool_name, arguments=arguments
+    entry = draft.tool_calls.setdefault(
+        call_id, {"call_id": call_id, "tool_name": tool_name, "arguments": arguments}
     )
-    draft.tool_calls[call_id] = entry.model_copy(update={**outcome, "outcome_seq": event.seq})
+    entry.update(outcome, outcome_seq=event.seq)
