@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 __all__ = [
     "RecordedRequest",
@@ -95,7 +96,7 @@ class RecordedRequest:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as received
     body: Any
     time: float
     model: str | None = None
@@ -106,7 +107,7 @@ class RecordedRequest:
         return {
             "method": self.method,
             "path": self.path,
-            "headers": self.headers,
+            "headers": dict(self.headers),
             "body": self.body,
             "time": self.time,
             "model": self.model,
@@ -396,7 +397,7 @@ class ScriptedUpstream:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
-            headers=dict(request.headers),
+            headers=CIMultiDict(request.headers),
             body=body,
             time=time.time(),
             model=model if isinstance(model, str) else None,

@@ -162,7 +162,7 @@ async def test_the_openai_sdk_reads_the_stream(scripted_upstream: ScriptedUpstre
     finally:
         await sdk.close()
     assert "".join(parts) == "streamed words for the sdk"
-    assert scripted_upstream.requests[-1].headers["Authorization"] == "Bearer k"
+    assert scripted_upstream.requests[-1].headers["authorization"] == "Bearer k"
 
 
 async def test_the_openai_sdk_reads_tool_calls(scripted_upstream: ScriptedUpstream) -> None:
