@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from runtime.mission import SCHEMA_VERSION as MISSION_SCHEMA
 from runtime.mission import describe_validation_errors, normalise_scope_path
 
 INTENT_SCHEMA_VERSION = "patch_intent.v1"
@@ -158,4 +159,8 @@ def parse_intent(data: Any) -> PatchIntentV1:
     try:
         return PatchIntentV1.model_validate(data)
     except ValidationError as exc:
-        raise IntentError(["patch." + line for line in describe_validation_errors(exc)]) from None
+        lines = [
+            line.replace(f"not part of {MISSION_SCHEMA}", f"not part of {INTENT_SCHEMA_VERSION}")
+            for line in describe_validation_errors(exc)
+        ]
+        raise IntentError(["patch." + line for line in lines]) from None
