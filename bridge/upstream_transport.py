@@ -96,7 +96,12 @@ class _Body(httpx.AsyncByteStream):
             raise httpx.ReadError(str(exc), request=self._request) from exc
 
     async def aclose(self) -> None:
-        if self._response.content.at_eof():
+        content = self._response.content
+        if not content.at_eof():
+            # A reader that stopped at "data: [DONE]" leaves only the chunked terminator,
+            # usually already received: take it, so the connection can be reused.
+            content.read_nowait(-1)
+        if content.at_eof():
             self._response.release()
-        else:
+        else:  # still streaming: the caller gave up, so the upstream must see the close
             self._response.close()

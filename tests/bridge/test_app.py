@@ -233,8 +233,9 @@ async def test_a_client_that_disconnects_cancels_the_upstream_call(start_bridge)
     runner, port = await start_server(slow, "127.0.0.1", 0)
     try:
         base = await start_bridge(bridge_settings(f"http://127.0.0.1:{port}/v1"))
-        async with httpx.AsyncClient(timeout=30) as http, http.stream(
-            "POST", f"{base}/responses", json=_request(stream=True), headers=AUTH
+        async with (
+            httpx.AsyncClient(timeout=30) as http,
+            http.stream("POST", f"{base}/responses", json=_request(stream=True), headers=AUTH),
         ):
             await asyncio.wait_for(started.wait(), 10)
         # The bridge drops its upstream request once its own client has gone.
