@@ -191,7 +191,6 @@ class MissionLoop:
     clamps: list[Clamp]
     route: Any  # runtime.events.Route
     chain: list[Any]
-    supports_json_schema: bool
     client: ModelClient
     toolbox: ToolBox
     journal: Journal
@@ -340,8 +339,6 @@ class MissionLoop:
                 },
             },
         }
-        if not self.supports_json_schema:
-            body["response_format"] = {"type": "json_object"}
         try:
             result = await asyncio.wait_for(
                 self.client.complete(

@@ -82,7 +82,6 @@ async def run_mission(
         clamps=compiled.clamps,
         route=resolution.route(),
         chain=resolution.chain,
-        supports_json_schema=resolution.chain[0].supports_json_schema,
         client=client,
         toolbox=ProjectToolBox(project_root, mission, redactor),
         journal=journal,

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "verify-log": "bridge.cli.audit:verify_log",
     "show-summary": "bridge.cli.audit:show_summary",
     "audit-mission": "bridge.cli.audit:audit_mission",
+    "explain": "bridge.cli.audit:explain_mission",
     "show-trace": "bridge.cli.audit:show_trace",
     "install": "bridge.cli.install:install",
     "print-bridge-key": "bridge.cli.install:print_bridge_key",

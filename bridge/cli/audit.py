@@ -15,6 +15,7 @@ import click
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path
 from runtime.eventlog import verify_log as verify
+from runtime.explain import explain
 from runtime.projections import (
     MISSION_SUMMARY,
     MISSIONS_DIR,
@@ -219,3 +220,29 @@ def _first_mission_id(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return first.get("mission_id") if isinstance(first, dict) else None
+
+
+@click.command("explain")
+@click.argument("mission_id", required=False)
+@_PROJECT
+@_JSON
+def explain_mission(mission_id: str | None, project: Path, as_json: bool) -> None:
+    """Say why a mission ended the way it did, from its log (the most recent by default)."""
+    directory = _mission_folder(project, mission_id)
+    log_path = _run_of_mission(project, directory.name, directory)
+    record = reduce(load_events(log_path))
+    lines = explain(record)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "mission_id": record.mission_id,
+                    "run_id": record.run_id,
+                    "status": record.status,
+                    "lines": lines,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo("\n".join(lines))

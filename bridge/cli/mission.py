@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.mission_run import run_command
 from runtime.handoff import (
     CLOSE_TAG,
     OPEN_TAG,
@@ -167,3 +168,6 @@ def _fail(as_json: bool, stage: str, code: str, errors: list[str]) -> Any:
         for error in errors:
             click.echo(f"  {error}", err=True)
     sys.exit(1)
+
+
+mission.add_command(run_command)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import git
 import pytest
+
+from pytest_opencode_bridge.harness import final_action as final
+from pytest_opencode_bridge.harness import handoff_text
+from pytest_opencode_bridge.harness import tool_action as tool
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import load_events, run_log_path, verify_log
-
-from runtime.mission import Tier, template
 from runtime.projections import STAMP_KEY
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission
@@ -48,35 +50,9 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def tool(name: str, **arguments) -> dict:
-    return {
-        "action": {
-            "action_type": "tool_call",
-            "tool_name": name,
-            "arguments": arguments,
-            "reason": "look",
-            "phase": "EXPLORE",
-        }
-    }
-
-
-def final(
-    status: str = "COMPLETE", refs: list[str] | None = None, claim: str = "off by one"
-) -> dict:
-    findings = [{"claim": claim, "evidence_refs": refs or [], "confidence": "HIGH"}]
-    return {
-        "action": {
-            "action_type": "final_report",
-            "reason": "done",
-            "phase": "REPORT",
-            "report": {"status": status, "confidence": "HIGH", "findings": findings},
-        }
-    }
-
-
-def handoff(mission_id: str = "m-test", **fields) -> str:
-    mission = template(Tier.A3, "Why does total() miss the last item?", mission_id, **fields)
-    return f"Please investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+def handoff(**fields) -> str:
+    fields.setdefault("mission_id", "m-test")
+    return handoff_text("Why does total() miss the last item?", **fields)
 
 
 async def run(
