@@ -82,3 +82,23 @@ def test_shell_strings_in_the_verification_plan_are_refused():
 
 def test_a_non_object_patch_is_refused():
     assert errors_of("--- a/x\n+++ b/x\n") == ["patch: must be a JSON object, got str"]
+
+
+def test_the_package_exports_a_small_public_api():
+    import runtime.patches
+
+    assert runtime.patches.__all__ == [
+        "IntentError",
+        "PatchIntentV1",
+        "PatchOutcome",
+        "PatchPipeline",
+        "PromotionRefused",
+        "build_review_packet",
+        "parse_intent",
+        "patch_record",
+        "promote",
+        "render_markdown",
+        "rollback",
+        "run_patch_step",
+    ]
+    assert all(hasattr(runtime.patches, name) for name in runtime.patches.__all__)
