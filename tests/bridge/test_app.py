@@ -8,11 +8,11 @@ import json
 import httpx
 import pytest
 from aiohttp import web
+from bridge_helpers import LOCAL_KEY, bridge_settings
 from sse_events import done_items, sse_events, types_of
 
 from bridge.app import create_app, start_server
 from bridge.auth import KeyConfigError
-from conftest import LOCAL_KEY, bridge_settings
 
 AUTH = {"Authorization": f"Bearer {LOCAL_KEY}"}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bridge_helpers import LOCAL_KEY, bridge_settings
 from sse_events import done_items, sse_events, types_of
 
-from conftest import LOCAL_KEY, bridge_settings
 from runtime.answer import extract_report
 from runtime.eventlog import load_events
 from runtime.mission import Tier, template

@@ -6,8 +6,7 @@ import json
 
 import openai
 import pytest
-
-from conftest import LOCAL_KEY
+from bridge_helpers import LOCAL_KEY
 
 EXEC_TOOL = {
     "type": "function",
