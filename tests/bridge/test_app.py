@@ -242,3 +242,32 @@ async def test_a_client_that_disconnects_cancels_the_upstream_call(start_bridge)
         await asyncio.wait_for(cancelled.wait(), 10)
     finally:
         await runner.cleanup()
+
+
+async def test_gpt_passthrough_forwards_the_request_to_openai_with_its_key(start_bridge):
+    seen: list[tuple[str, dict]] = []
+
+    async def openai_responses(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("Authorization", ""), await request.json()))
+        return web.json_response({"id": "resp_openai", "object": "response", "output": []})
+
+    fake_openai = web.Application()
+    fake_openai.router.add_post("/v1/responses", openai_responses)
+    runner, port = await start_server(fake_openai, "127.0.0.1", 0)
+    try:
+        base = await start_bridge(
+            bridge_settings(
+                "http://127.0.0.1:9/v1",
+                GPT_MODEL_STRATEGY="passthrough",
+                OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
+                OPENAI_API_KEY="openai-test-key-123456",
+            )
+        )
+        response = await _post(base, _request(model="gpt-5.5"))
+    finally:
+        await runner.cleanup()
+    assert response.status_code == 200
+    assert response.json()["id"] == "resp_openai"
+    ((auth, body),) = seen
+    assert auth == "Bearer openai-test-key-123456"
+    assert body["model"] == "gpt-5.5"
