@@ -23,7 +23,7 @@ to the project. Denied paths stay denied; do not retry them. Report honestly: PA
 ESCALATE is better than an unsupported COMPLETE."""
 
 PATCH_RULES = """This mission may propose a patch. Close with:
-{"action_type": "propose_patch", "reason": "...", "phase": "REPORT", "patch": {"edits": [{"path": "<owned path>", "operation": "replace_exact", "old_text": "...", "new_text": "..."}], "rationale": "...", "verification_plan": "..."}, "report": {<report as above>}}
+{"action_type": "propose_patch", "reason": "...", "phase": "REPORT", "patch": {"edits": [{"path": "<owned path>", "operation": "replace_exact", "old_text": "...", "new_text": "..."}], "rationale": "...", "verification_plan": [<argv lists copied from the mission's verification commands>]}, "report": {<report as above>}}
 Operations: insert_before/insert_after (anchor), replace_exact (old_text, new_text),
 replace_range (start_line, end_line, new_text), append (new_text), create (new_text).
 Only owned paths may change. Never send a raw diff."""
@@ -52,6 +52,9 @@ def opening_messages(mission: MissionV1, tool_specs: dict[str, dict[str, Any]]) 
     ]
     if mission.owned_paths:
         lines.append("Owned paths (may be changed by a patch): " + ", ".join(mission.owned_paths))
+    if mission.verification is not None and mission.verification.commands:
+        commands = "; ".join(canonical_json(argv) for argv in mission.verification.commands)
+        lines.append(f"Verification commands the runtime may run: {commands}")
     lines += [
         f"Budgets: {mission.tool_budget} tool calls, {mission.max_model_calls} turns, "
         f"{mission.time_budget_seconds}s.",
