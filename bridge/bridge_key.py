@@ -32,3 +32,18 @@ def read_bridge_key(project: Path) -> str | None:
         return None
     key = text.strip()
     return key or None
+
+
+def find_bridge_key(start: Path) -> Path | None:
+    """The bridge key file of the nearest project at or above ``start``, if any.
+
+    Codex runs the provider's auth command in its own working directory, so one user-level
+    provider block serves every installed project: the key is the one of the project Codex
+    was started in.
+    """
+    here = start.resolve()
+    for candidate in (here, *here.parents):
+        path = bridge_key_path(candidate)
+        if path.is_file():
+            return path
+    return None

@@ -5,8 +5,12 @@ it should have (config provider block, role files, AGENTS.md section, .gitignore
 key, install manifest). :func:`read_project` and :func:`apply_plan` are the thin I/O around it,
 and :func:`install` runs all three. A second install plans no change, so it writes nothing.
 
-The provider block never sets a top-level ``model_provider``: only the role files select the
-bridge, so the user's own Codex sessions keep their model.
+The provider block goes into the user-level Codex config (``$CODEX_HOME/config.toml``, by
+default ``~/.codex/config.toml``): Codex 0.169.0 ignores ``model_providers`` in a project's
+``.codex/config.toml`` (and warns about it on every start), so a block there would never be
+used. Its auth command finds the key of the project Codex runs in, so one block serves every
+installed project. It never sets a top-level ``model_provider``: only the role files select
+the bridge, so the user's own Codex sessions keep their model.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from bridge.agents_md import AgentsMdError, merge_agents_md
 from bridge.bridge_key import BRIDGE_KEY_FILE, generate_bridge_key
 
 PROVIDER_ID = "opencode_bridge"
-CONFIG_FILE = ".codex/config.toml"
+CONFIG_FILE = ".codex/config.toml"  # the project's Codex config (only cleaned, never extended)
+USER_CONFIG = "$CODEX_HOME/config.toml"  # where the provider block goes
 AGENTS_DIR = ".codex/agents"
 AGENTS_MD = "AGENTS.md"
 GITIGNORE = ".gitignore"
@@ -72,6 +77,7 @@ class InstallOptions:
     """What the provider block points at and how role files are treated."""
 
     project: Path
+    codex_home: Path
     base_url: str = "http://127.0.0.1:4000/v1"
     auth_command: str = "codex-oss"
     force: bool = False
@@ -134,10 +140,10 @@ def install(options: InstallOptions, *, dry_run: bool = False) -> InstallPlan:
     if not project.is_dir():
         raise InstallError(f"--project {project}: not a directory")
     roles = load_source_roles()
-    current = read_project(project, roles)
+    current = read_project(project, roles, options.codex_home)
     plan = plan_install(current, roles, options, new_key=generate_bridge_key())
     if not dry_run:
-        apply_plan(project, plan)
+        apply_plan(options, plan)
     return plan
 
 
@@ -155,10 +161,17 @@ def plan_install(
     """
     notes: list[str] = []
     files: list[PlannedFile] = []
-    config = current.get(CONFIG_FILE)
+    user_config = current.get(USER_CONFIG)
     files.append(
-        PlannedFile(CONFIG_FILE, config, merge_config(config, provider_block(options), notes))
+        PlannedFile(
+            USER_CONFIG, user_config, merge_config(user_config, provider_block(options), notes)
+        )
     )
+    project_config = current.get(CONFIG_FILE)
+    if project_config is not None:
+        files.append(
+            PlannedFile(CONFIG_FILE, project_config, strip_project_block(project_config, notes))
+        )
     manifest = _read_manifest(current.get(MANIFEST_FILE))
     installed_roles = dict(manifest.get("roles", {}))
     for name in sorted(roles):
@@ -200,7 +213,9 @@ def provider_block(options: InstallOptions) -> dict[str, Any]:
         "stream_idle_timeout_ms": STREAM_IDLE_TIMEOUT_MS,
         "auth": {
             "command": options.auth_command,
-            "args": ["print-bridge-key", "--project", str(options.project)],
+            # No --project: Codex runs this in its working directory, and the command finds
+            # the key of the project there, so every installed project shares this block.
+            "args": ["print-bridge-key"],
             "timeout_ms": AUTH_TIMEOUT_MS,
             # The key is static: fetch it once, and again only after a 401.
             "refresh_interval_ms": 0,
@@ -210,15 +225,10 @@ def provider_block(options: InstallOptions) -> dict[str, Any]:
 
 def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]) -> str:
     """``current`` config.toml with the bridge provider block set, everything else kept."""
-    try:
-        doc = tomlkit.parse(current or "")
-    except ParseError as exc:
-        raise InstallError(
-            f"{CONFIG_FILE}: not valid TOML ({exc}); fix it by hand, then install again"
-        ) from None
+    doc = _parse_toml(current, USER_CONFIG)
     if doc.get("model_provider") == PROVIDER_ID:
         notes.append(
-            f"{CONFIG_FILE}: top-level model_provider = {PROVIDER_ID!r} sends every Codex "
+            f"{USER_CONFIG}: top-level model_provider = {PROVIDER_ID!r} sends every Codex "
             "session to the bridge; install leaves it, but only the role files need it"
         )
     providers = doc.get("model_providers")
@@ -227,7 +237,7 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
         doc.add("model_providers", providers)
     elif not isinstance(providers, Mapping) or isinstance(providers, AoT):
         raise InstallError(
-            f"{CONFIG_FILE}: model_providers must be a table of providers; "
+            f"{USER_CONFIG}: model_providers must be a table of providers; "
             f"found {type(providers).__name__}"
         )
     existing = providers.get(PROVIDER_ID)
@@ -235,7 +245,7 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
         providers.add(PROVIDER_ID, _new_table(block))
     elif not isinstance(existing, Mapping):
         raise InstallError(
-            f"{CONFIG_FILE}: model_providers.{PROVIDER_ID} must be a table; "
+            f"{USER_CONFIG}: model_providers.{PROVIDER_ID} must be a table; "
             f"found {type(existing).__name__}"
         )
     else:
@@ -243,12 +253,43 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
             if key in existing:
                 del existing[key]
                 notes.append(
-                    f"{CONFIG_FILE}: removed model_providers.{PROVIDER_ID}.{key} "
+                    f"{USER_CONFIG}: removed model_providers.{PROVIDER_ID}.{key} "
                     "(the bridge authenticates by command; Codex refuses both)"
                 )
+        old_url = _plain(existing.get("base_url"))
+        if old_url is not None and old_url != block["base_url"]:
+            notes.append(
+                f"{USER_CONFIG}: the bridge provider now points at {block['base_url']} "
+                f"(was {old_url}); every installed project shares this block"
+            )
         _update_table(existing, block)
     text = tomlkit.dumps(doc)
     return text.rstrip("\n") + "\n"
+
+
+def strip_project_block(current: str, notes: list[str]) -> str:
+    """The project's config.toml without a bridge provider block (Codex ignores it there)."""
+    doc = _parse_toml(current, CONFIG_FILE)
+    providers = doc.get("model_providers")
+    if not isinstance(providers, Mapping) or PROVIDER_ID not in providers:
+        return current
+    del providers[PROVIDER_ID]
+    if not providers:
+        del doc["model_providers"]
+    notes.append(
+        f"{CONFIG_FILE}: removed model_providers.{PROVIDER_ID}; Codex ignores providers in a "
+        f"project config, so the block now lives in {USER_CONFIG}"
+    )
+    return tomlkit.dumps(doc).rstrip("\n") + "\n"
+
+
+def _parse_toml(text: str | None, where: str) -> Any:
+    try:
+        return tomlkit.parse(text or "")
+    except ParseError as exc:
+        raise InstallError(
+            f"{where}: not valid TOML ({exc}); fix it by hand, then install again"
+        ) from None
 
 
 def plan_role(
@@ -290,13 +331,15 @@ def load_source_roles(directory: Path = SOURCE_AGENTS_DIR) -> dict[str, str]:
     return roles
 
 
-def read_project(project: Path, roles: Mapping[str, str]) -> dict[str, str | None]:
+def read_project(
+    project: Path, roles: Mapping[str, str], codex_home: Path
+) -> dict[str, str | None]:
     """The current text of every file install may touch (None where absent)."""
-    paths = [CONFIG_FILE, AGENTS_MD, GITIGNORE, KEY_FILE, MANIFEST_FILE]
+    paths = [USER_CONFIG, CONFIG_FILE, AGENTS_MD, GITIGNORE, KEY_FILE, MANIFEST_FILE]
     paths += [f"{AGENTS_DIR}/{name}" for name in roles]
     current: dict[str, str | None] = {}
     for rel in paths:
-        target = project / rel
+        target = _target(rel, project, codex_home)
         try:
             current[rel] = target.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -306,11 +349,11 @@ def read_project(project: Path, roles: Mapping[str, str]) -> dict[str, str | Non
     return current
 
 
-def apply_plan(project: Path, plan: InstallPlan) -> list[str]:
+def apply_plan(options: InstallOptions, plan: InstallPlan) -> list[str]:
     """Write the plan's changes; fix the key file's mode. Returns the paths written."""
     written = []
     for planned in plan.files:
-        target = project / planned.path
+        target = _target(planned.path, options.project, options.codex_home)
         if planned.action in (FileAction.CREATE, FileAction.UPDATE):
             assert planned.after is not None
             _write_atomic(target, planned.after, planned.mode)
@@ -331,6 +374,12 @@ def default_auth_command() -> str:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("codex-oss") or "codex-oss"
+
+
+def _target(path: str, project: Path, codex_home: Path) -> Path:
+    if path == USER_CONFIG:
+        return codex_home / "config.toml"
+    return project / path
 
 
 def _new_table(block: Mapping[str, Any]) -> Table:

@@ -19,6 +19,14 @@ import click
     show_default=True,
     help="The Codex project to wire to the bridge.",
 )
+@click.option(
+    "--codex-home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CODEX_HOME",
+    default=Path("~/.codex"),
+    show_default=True,
+    help="Codex's home (CODEX_HOME): its config.toml gets the bridge provider block.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the diff of every change; write nothing.")
 @click.option("--force", is_flag=True, help="Replace role files the user edited.")
 @click.option(
@@ -27,11 +35,12 @@ import click
     default=None,
     help="Bridge port for the provider's base URL (default: PROXY_PORT, else 4000).",
 )
-def install(project: Path, dry_run: bool, force: bool, port: int | None) -> None:
-    """Add the bridge provider, OSS agent roles, AGENTS.md section and bridge key to PROJECT.
+def install(project: Path, codex_home: Path, dry_run: bool, force: bool, port: int | None) -> None:
+    """Wire PROJECT to the bridge: OSS agent roles, AGENTS.md section, bridge key, and the
+    provider block in Codex's user-level config.toml.
 
-    Keeps the user's comments and keys in .codex/config.toml and never sets a top-level
-    model_provider. A second run changes nothing.
+    Keeps the user's comments and keys, and never sets a top-level model_provider. A second
+    run changes nothing.
     """
     from bridge.install import FileAction, InstallError, InstallOptions, default_auth_command
     from bridge.install import install as run_install
@@ -41,6 +50,7 @@ def install(project: Path, dry_run: bool, force: bool, port: int | None) -> None
     bridge_port = port if port is not None else Settings().PROXY_PORT
     options = InstallOptions(
         project=project,
+        codex_home=codex_home.expanduser().resolve(),
         base_url=f"http://127.0.0.1:{bridge_port}/v1",
         auth_command=default_auth_command(),
         force=force,
@@ -69,18 +79,20 @@ def install(project: Path, dry_run: bool, force: bool, port: int | None) -> None
 @click.option(
     "--project",
     type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="The project whose bridge key to print.",
+    default=None,
+    help="The project whose key to print (default: the nearest one at or above the cwd).",
 )
-def print_bridge_key(project: Path) -> None:
-    """Print PROJECT's local bridge key (the auth command Codex runs for the bridge)."""
-    from bridge.bridge_key import bridge_key_path, read_bridge_key
+def print_bridge_key(project: Path | None) -> None:
+    """Print the project's local bridge key (the auth command Codex runs for the bridge)."""
+    from bridge.bridge_key import bridge_key_path, find_bridge_key, read_bridge_key
 
+    if project is None:
+        found = find_bridge_key(Path.cwd())
+        project = found.parents[2] if found is not None else Path.cwd()
     key = read_bridge_key(project)
     if key is None:
         raise click.ClickException(
-            f"no bridge key at {bridge_key_path(project)}; "
-            f"run `codex-oss install --project {project}` first"
+            f"no bridge key at {bridge_key_path(project)} (nor above it); "
+            f"run `codex-oss install --project <your project>` first"
         )
     click.echo(key)

@@ -17,6 +17,7 @@ from bridge.install import (
     CONFIG_FILE,
     KEY_FILE,
     PROVIDER_ID,
+    USER_CONFIG,
     FileAction,
     InstallError,
     InstallOptions,
@@ -29,7 +30,7 @@ from runtime.handoff import CLOSE_TAG, OPEN_TAG
 from runtime.registry import ModelRegistry
 from runtime.settings import Settings
 
-USER_CONFIG = """\
+HAND_CONFIG = """\
 # Team Codex config -- keep this comment
 model = "gpt-5.5"  # the parent model
 approval_policy = "on-request"
@@ -52,30 +53,63 @@ EXPECTED_ROLES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_real_codex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI call that forgot --codex-home must not touch the user's real Codex config."""
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "stray-codex-home"))
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """A project with a hand-written .codex/config.toml, beside a Codex home with another."""
     root = tmp_path / "proj"
     (root / ".codex").mkdir(parents=True)
-    (root / CONFIG_FILE).write_text(USER_CONFIG)
+    (root / CONFIG_FILE).write_text(HAND_CONFIG)
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(HAND_CONFIG)
     return root
 
 
+def codex_home(project: Path) -> Path:
+    return project.parent / "codex-home"
+
+
+def user_config(project: Path) -> Path:
+    return codex_home(project) / "config.toml"
+
+
 def options(project: Path, **extra) -> InstallOptions:
-    return InstallOptions(project=project, auth_command=default_auth_command(), **extra)
+    return InstallOptions(
+        project=project,
+        codex_home=codex_home(project),
+        auth_command=default_auth_command(),
+        **extra,
+    )
+
+
+def cli(project: Path, *args: str):
+    return CliRunner().invoke(
+        main,
+        ["install", "--project", str(project), "--codex-home", str(codex_home(project)), *args],
+    )
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file under the project's parent (project and Codex home): bytes, mtime, mode."""
+    base = root.parent
     return {
-        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
-        for p in sorted(root.rglob("*"))
+        str(p.relative_to(base)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(base.rglob("*"))
         if p.is_file()
     }
 
 
 def test_user_comments_and_keys_survive_and_provider_block_is_added(project: Path) -> None:
     install(options(project))
-    text = (project / CONFIG_FILE).read_text()
-    for line in USER_CONFIG.splitlines():
+    assert (project / CONFIG_FILE).read_text() == HAND_CONFIG
+    text = user_config(project).read_text()
+    for line in HAND_CONFIG.splitlines():
         assert line in text.splitlines(), f"user line lost: {line!r}"
     config = tomllib.loads(text)
     assert config["model"] == "gpt-5.5"
@@ -85,17 +119,18 @@ def test_user_comments_and_keys_survive_and_provider_block_is_added(project: Pat
     assert block["wire_api"] == "responses"
     assert block["base_url"] == "http://127.0.0.1:4000/v1"
     assert "env_key" not in block
-    assert block["auth"]["args"] == ["print-bridge-key", "--project", str(project)]
+    assert block["auth"]["args"] == ["print-bridge-key"]
 
 
 def test_install_never_sets_a_top_level_model_provider(project: Path) -> None:
     install(options(project))
+    assert "model_provider" not in tomllib.loads(user_config(project).read_text())
     assert "model_provider" not in tomllib.loads((project / CONFIG_FILE).read_text())
 
 
 def test_idle_timeout_outlasts_heartbeats_and_streams_are_not_retried(project: Path) -> None:
     install(options(project))
-    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    block = tomllib.loads(user_config(project).read_text())["model_providers"][PROVIDER_ID]
     assert block["stream_idle_timeout_ms"] >= 6 * 10_000  # heartbeats every ~10 s
     assert block["stream_max_retries"] == 0
     assert 0 <= block["request_max_retries"] <= 2
@@ -112,7 +147,7 @@ def test_second_install_changes_nothing(project: Path) -> None:
 
 def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:
     before = snapshot(project)
-    result = CliRunner().invoke(main, ["install", "--project", str(project), "--dry-run"])
+    result = cli(project, "--dry-run")
     assert result.exit_code == 0, result.output
     assert snapshot(project) == before
     assert f"+[model_providers.{PROVIDER_ID}]" in result.output
@@ -121,9 +156,8 @@ def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:
 
 
 def test_cli_second_run_reports_nothing_to_do(project: Path) -> None:
-    runner = CliRunner()
-    assert runner.invoke(main, ["install", "--project", str(project)]).exit_code == 0
-    again = runner.invoke(main, ["install", "--project", str(project)])
+    assert cli(project).exit_code == 0
+    again = cli(project)
     assert again.exit_code == 0
     assert "nothing to do" in again.output
 
@@ -144,17 +178,24 @@ def test_bridge_key_is_private_and_kept_across_installs(project: Path) -> None:
 def test_dry_run_output_never_contains_the_key(project: Path) -> None:
     install(options(project))
     (project / AGENTS_DIR / "oss_scout.toml").unlink()  # make the dry run have something to say
-    result = CliRunner().invoke(main, ["install", "--project", str(project), "--dry-run"])
+    result = cli(project, "--dry-run")
     assert (project / KEY_FILE).read_text().strip() not in result.output
 
 
-def test_configured_auth_command_prints_the_bridge_key(project: Path) -> None:
+def test_configured_auth_command_prints_the_key_of_the_project_codex_runs_in(
+    project: Path,
+) -> None:
     install(options(project))
-    auth = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID][
-        "auth"
-    ]
+    auth = tomllib.loads(user_config(project).read_text())["model_providers"][PROVIDER_ID]["auth"]
+    subdir = project / "src" / "deep"
+    subdir.mkdir(parents=True)
     done = subprocess.run(
-        [auth["command"], *auth["args"]], capture_output=True, text=True, timeout=30, check=False
+        [auth["command"], *auth["args"]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=subdir,  # Codex runs the auth command in its own working directory
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (project / KEY_FILE).read_text().strip()
@@ -209,7 +250,7 @@ def test_user_edited_role_is_kept_unless_forced(project: Path) -> None:
 
 def test_unedited_role_follows_an_upgraded_source(project: Path) -> None:
     roles = {"oss_x.toml": 'name = "oss_x"\n'}
-    current = {CONFIG_FILE: USER_CONFIG}
+    current = {USER_CONFIG: HAND_CONFIG}
     first = plan_install(current, roles, options(project), new_key="k")
     written = {f.path: f.after for f in first.files}
     upgraded = {"oss_x.toml": 'name = "oss_x"\ndescription = "new"\n'}
@@ -258,16 +299,16 @@ def test_existing_gitignore_entry_is_respected(project: Path) -> None:
 
 
 def test_invalid_toml_is_refused_and_nothing_written(project: Path) -> None:
-    (project / CONFIG_FILE).write_text("model = \n[broken\n")
+    user_config(project).write_text("model = \n[broken\n")
     before = snapshot(project)
-    with pytest.raises(InstallError, match=r"\.codex/config\.toml: not valid TOML"):
+    with pytest.raises(InstallError, match=r"CODEX_HOME/config\.toml: not valid TOML"):
         install(options(project))
     assert snapshot(project) == before
 
 
 def test_existing_bridge_block_is_updated_keeping_user_keys(project: Path) -> None:
-    (project / CONFIG_FILE).write_text(
-        USER_CONFIG
+    user_config(project).write_text(
+        HAND_CONFIG
         + f"""
 [model_providers.{PROVIDER_ID}]
 name = "mine"
@@ -277,30 +318,43 @@ http_headers = {{ "X-Team" = "blue" }}  # ours
 """
     )
     plan = install(options(project))
-    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    block = tomllib.loads(user_config(project).read_text())["model_providers"][PROVIDER_ID]
     assert block["base_url"] == "http://127.0.0.1:4000/v1"
     assert block["http_headers"] == {"X-Team": "blue"}
     assert "env_key" not in block
     assert any("env_key" in note for note in plan.notes)
-    assert "# ours" in (project / CONFIG_FILE).read_text()
+    assert "# ours" in user_config(project).read_text()
 
 
 def test_user_top_level_model_provider_is_left_alone(project: Path) -> None:
-    (project / CONFIG_FILE).write_text('model_provider = "other"\n' + USER_CONFIG)
+    user_config(project).write_text('model_provider = "other"\n' + HAND_CONFIG)
     install(options(project))
-    assert tomllib.loads((project / CONFIG_FILE).read_text())["model_provider"] == "other"
+    assert tomllib.loads(user_config(project).read_text())["model_provider"] == "other"
 
 
-def test_fresh_project_without_codex_dir(tmp_path: Path) -> None:
-    install(options(tmp_path))
-    config = tomllib.loads((tmp_path / CONFIG_FILE).read_text())
+def test_fresh_project_and_codex_home(tmp_path: Path) -> None:
+    project = tmp_path / "fresh"
+    project.mkdir()
+    install(options(project))
+    config = tomllib.loads(user_config(project).read_text())
     assert set(config) == {"model_providers"}
-    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == ".codex-oss/"
-    assert install(options(tmp_path)).changed == ()
+    assert not (project / CONFIG_FILE).exists()
+    assert (project / ".gitignore").read_text().splitlines()[-1] == ".codex-oss/"
+    assert install(options(project)).changed == ()
+
+
+def test_a_bridge_block_in_the_project_config_moves_to_the_user_config(project: Path) -> None:
+    (project / CONFIG_FILE).write_text(
+        HAND_CONFIG + f'\n[model_providers.{PROVIDER_ID}]\nbase_url = "http://127.0.0.1:1/v1"\n'
+    )
+    plan = install(options(project))
+    assert (project / CONFIG_FILE).read_text() == HAND_CONFIG
+    assert any("Codex ignores providers in a project config" in n for n in plan.notes)
+    assert PROVIDER_ID in tomllib.loads(user_config(project).read_text())["model_providers"]
 
 
 def test_port_option_sets_base_url(project: Path) -> None:
-    result = CliRunner().invoke(main, ["install", "--project", str(project), "--port", "4555"])
+    result = cli(project, "--port", "4555")
     assert result.exit_code == 0, result.output
-    block = tomllib.loads((project / CONFIG_FILE).read_text())["model_providers"][PROVIDER_ID]
+    block = tomllib.loads(user_config(project).read_text())["model_providers"][PROVIDER_ID]
     assert block["base_url"] == "http://127.0.0.1:4555/v1"
