@@ -71,8 +71,23 @@ def test_patch_action_refused_outside_patch_tiers():
     assert parse_action(text, INVESTIGATION | {"propose_patch"}).patch == {"edits": []}
 
 
-def test_schema_lists_tools_and_allowed_types():
-    schema = action_schema({"read": {}, "ls": {}}, INVESTIGATION)
-    assert schema["properties"]["action_type"]["enum"] == ["final_report", "tool_call"]
-    assert schema["properties"]["tool_name"]["enum"] == ["ls", "read", None]
-    assert "patch" not in schema["properties"]
+def test_schema_has_one_branch_per_tool_and_closing_action():
+    specs = {"read": {"parameters": {"properties": {"path": {"type": "string"}}}}, "ls": {}}
+    schema = action_schema(specs, INVESTIGATION)
+    branches = {
+        (b["properties"]["action_type"]["const"], b["properties"].get("tool_name", {}).get("const"))
+        for b in schema["anyOf"]
+    }
+    assert branches == {("tool_call", "ls"), ("tool_call", "read"), ("final_report", None)}
+    read = next(b for b in schema["anyOf"] if b["properties"].get("tool_name") == {"const": "read"})
+    assert read["properties"]["arguments"]["required"] == ["path"]
+    assert read["properties"]["arguments"]["additionalProperties"] is False
+
+
+def test_schema_offers_propose_patch_only_when_allowed():
+    def types(allowed):
+        schema = action_schema({}, allowed)
+        return {b["properties"]["action_type"]["const"] for b in schema["anyOf"]}
+
+    assert "propose_patch" not in types(INVESTIGATION)
+    assert "propose_patch" in types(INVESTIGATION | {"propose_patch"})
