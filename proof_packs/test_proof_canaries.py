@@ -2,7 +2,7 @@
 runtime (scripted upstream over real HTTP -> run_mission -> patch pipeline -> promote ->
 rollback), gives the RunRecord in its syrupy snapshot and the canary's promoted change.
 
-Drift fails with syrupy's diff of the normalised record (see
+Drift fails with a diff of the normalised record showing every changed hunk (see
 ``pytest_opencode_bridge.replay.normalise_record`` for what is compared). After an intended
 change: ``pytest proof_packs/test_proof_canaries.py --snapshot-update``, then review the diff
 of ``proof_packs/__snapshots__/test_proof_canaries.ambr``.
@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from pytest_opencode_bridge.recorder import PROOF_FILE_PROPERTY
-from pytest_opencode_bridge.replay import PROMOTED_STATUS, Canary, discover_canaries, replay
+from pytest_opencode_bridge.replay import (
+    PROMOTED_STATUS,
+    Canary,
+    RecordSnapshotExtension,
+    discover_canaries,
+    replay,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARIES = discover_canaries(ROOT / "canaries")
@@ -36,7 +42,9 @@ async def test_canary_replays_to_its_snapshot(
         record_property(PROOF_FILE_PROPERTY, path)
     result = await replay(canary, tmp_path)
 
-    assert result.record == snapshot
+    expected = snapshot.use_extension(RecordSnapshotExtension)
+    # The message carries the whole diff: pytest shortens its own explanation unless -vv.
+    assert result.record == expected, "\n".join(expected.get_assert_diff())
     assert result.status == canary.expected["status"], result.final_text
     assert result.patch_diff == canary.expected_path("promoted_diff").read_text(encoding="utf-8")
     assert result.promoted_files == canary.expected_files()

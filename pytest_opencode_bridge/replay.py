@@ -17,15 +17,18 @@ syrupy snapshot. After an intended change, re-record and review the diffs:
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from syrupy.extensions.amber import AmberSnapshotExtension
 
 from pytest_opencode_bridge.harness import MissionRunner, make_git_project
 
@@ -33,7 +36,9 @@ __all__ = [
     "CANARY_SCHEMA",
     "Canary",
     "CanaryError",
+    "RecordSnapshotExtension",
     "Replay",
+    "breadcrumb",
     "discover_canaries",
     "normalise_record",
     "replay",
@@ -73,6 +78,8 @@ VOLATILE_KEYS = frozenset(
 # Durations inside rendered text, e.g. the review's "(exit 0, 0.4s)".
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:ms|s)\b")
 _REQUIRED = ("name", "alias", "repo", "handoff", "script")
+_DIFF_CONTEXT = 3
+_KEY_LINE = re.compile(r"^(\s*)'([^']+)': ")
 
 
 class CanaryError(ValueError):
@@ -253,6 +260,46 @@ def substitute(obj: Any, values: Mapping[str, str]) -> Any:
     if isinstance(obj, dict):
         return {key: substitute(value, values) for key, value in obj.items()}
     return obj
+
+
+class RecordSnapshotExtension(AmberSnapshotExtension):
+    """syrupy's amber snapshots, with a drift diff that shows every change.
+
+    syrupy's own diff shows a window of lines around the first change only, so in a record of
+    hundreds of lines a later change can go unseen. This one shows every hunk, each headed by
+    the keys that lead to it (``@@ tool_calls > arguments @@``). The stored format is amber,
+    unchanged. Use it with ``snapshot.use_extension(RecordSnapshotExtension)``.
+    """
+
+    def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        """``- snapshot`` / ``+ replay`` lines of every hunk, with a breadcrumb header."""
+        old = str(snapshot_data).splitlines()
+        new = str(serialized_data).splitlines()
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        for group in matcher.get_grouped_opcodes(_DIFF_CONTEXT):
+            changed = next(op for op in group if op[0] != "equal")
+            yield f"@@ {breadcrumb(old, changed[1]) or '(top)'} @@"
+            for tag, i1, i2, j1, j2 in group:
+                if tag == "equal":
+                    yield from (f"  {line}" for line in old[i1:i2])
+                    continue
+                yield from (f"- {line}" for line in old[i1:i2])
+                yield from (f"+ {line}" for line in new[j1:j2])
+
+
+def breadcrumb(lines: list[str], index: int) -> str:
+    """The dict keys enclosing ``lines[index]`` in an amber dump, outermost first."""
+    keys: list[str] = []
+    start = min(index, len(lines) - 1)
+    if start < 0:
+        return ""
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    for line in reversed(lines[:start]):
+        match = _KEY_LINE.match(line)
+        if match and len(match.group(1)) < indent:
+            keys.append(match.group(2))
+            indent = len(match.group(1))
+    return " > ".join(reversed(keys))
 
 
 def write_expected(canary: Canary, result: Replay) -> None:
