@@ -196,16 +196,20 @@ class SseWriter:
         self._buffer: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
         self._writing: asyncio.Task[None] | None = None
-        self._beat: asyncio.Task[None] | None = None
+        self._beat: asyncio.TimerHandle | None = None
         self._last = self._loop.time()
 
     async def __aenter__(self) -> SseWriter:
-        self._beat = asyncio.ensure_future(self._heartbeats())
+        self._beat = self._loop.call_at(self._last + self.interval, self._heartbeat)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # A timer, not a task: cancelling a task leaves a CancelledError whose traceback
+        # points back at this writer, a cycle that kept every finished stream (and its
+        # request body) alive until the next full garbage collection.
         if self._beat is not None:
             self._beat.cancel()
+            self._beat = None
         if exc[0] is None:
             await self.drain()
         elif self._writing is not None and not self._writing.done():
@@ -242,13 +246,10 @@ class SseWriter:
             await previous  # keeps frames in order behind a slow drain
         await self.response.write(data)
 
-    async def _heartbeats(self) -> None:
-        while True:
-            due = self._last + self.interval - self._loop.time()
-            if due > 0:
-                await asyncio.sleep(due)
-                continue
-            self.send(self.events.heartbeat())
+    def _heartbeat(self) -> None:
+        if self._loop.time() >= self._last + self.interval:
+            self.send(self.events.heartbeat())  # moves _last to now
+        self._beat = self._loop.call_at(self._last + self.interval, self._heartbeat)
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

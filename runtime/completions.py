@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from runtime.registry import Profile
 
@@ -20,8 +21,11 @@ __all__ = [
     "SNIPPET_CHARS",
     "ChatResult",
     "MalformedAnswer",
+    "SseDataLines",
     "Usage",
     "assemble_chunks",
+    "decode_json",
+    "encode_json",
     "error_message",
     "parse_completion",
     "request_payload",
@@ -73,13 +77,60 @@ def request_payload(profile: Profile, body: dict[str, Any], *, stream: bool) -> 
         and response_format.get("type") == "json_schema"
     ):
         payload["response_format"] = {"type": "json_object"}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encode_json(payload)
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON with non-ASCII kept as is (what the stdlib writes, 5-10x faster).
+
+    orjson refuses what JSON cannot carry as such (integers beyond 64 bits, non-string keys);
+    for those the stdlib decides, so the bytes mean the same either way.
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_json(data: bytes | str) -> Any:
+    """Parsed JSON; orjson first, the stdlib for what it alone takes (NaN, huge integers)."""
+    try:
+        return orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError
+        return json.loads(data)
+
+
+class SseDataLines:
+    """Splits a server-sent-event byte stream into its ``data:`` payloads (pure).
+
+    Fed one network read at a time, so a reader awaits (and arms a timeout) once per read,
+    not once per line; a line split across reads is kept until its end arrives. Lines may end
+    in LF, CRLF or CR. Each ``data:`` line is one payload, stripped; other fields, comments
+    and blank separators are skipped.
+    """
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The payloads of the lines ``data`` completes."""
+        if b"\r" in data:
+            # A CRLF split across two reads becomes an extra blank line, which is skipped.
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = (self._tail + data if self._tail else data).split(b"\n")
+        self._tail = lines.pop()
+        return [line[5:].strip() for line in lines if line.startswith(b"data:")]
+
+    def close(self) -> list[bytes]:
+        """The payload of an unterminated last line, if it is a ``data:`` line."""
+        tail, self._tail = self._tail, b""
+        return [tail[5:].strip()] if tail.startswith(b"data:") else []
 
 
 def parse_completion(body: bytes, profile: Profile) -> ChatResult:
     """A non-streamed answer as a result; :class:`MalformedAnswer` if it is not one."""
     try:
-        raw = json.loads(body)
+        raw = decode_json(body)
     except ValueError:
         text = body[:SNIPPET_CHARS].decode("utf-8", "replace")
         raise MalformedAnswer(f"the answer is not JSON: {text!r}") from None

@@ -16,8 +16,8 @@ and whether it is weaker), ``circuit_open`` (profile skipped), ``ok`` (served, w
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -29,8 +29,10 @@ from runtime.completions import (
     SNIPPET_CHARS,
     ChatResult,
     MalformedAnswer,
+    SseDataLines,
     Usage,
     assemble_chunks,
+    decode_json,
     error_message,
     parse_completion,
     request_payload,
@@ -123,13 +125,27 @@ class _AttemptFailed(Exception):
         self.retry_after = retry_after
 
 
+class _SseReader:
+    """The ``data:`` payloads of one streamed response, read one network chunk at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.reads = response.aiter_bytes()
+        self.lines = SseDataLines()
+        self.pending: deque[bytes] = deque()
+        self.ended = False
+
+    async def aclose(self) -> None:
+        """Close the read iterator now rather than leave it to the garbage collector."""
+        await self.reads.aclose()  # type: ignore[attr-defined]
+
+
 @dataclass
 class _OpenStream:
     """A stream that produced its first chunk; handed from the call loop to ``stream()``."""
 
     response: httpx.Response
     client: httpx.AsyncClient
-    lines: AsyncIterator[str]
+    lines: _SseReader
     first: dict[str, Any]
     profile: Profile
     deadline: float
@@ -281,6 +297,7 @@ class UpstreamClient:
             raise UpstreamError(reason, message, profile=opened.profile.name) from None
         finally:
             try:
+                await opened.lines.aclose()
                 await opened.response.aclose()
             finally:
                 self._clients.checkin(opened.profile.base_url, opened.client)
@@ -498,6 +515,7 @@ class UpstreamClient:
         client = self._clients.checkout(profile.base_url)
         keep_open = False
         response: httpx.Response | None = None
+        lines: _SseReader | None = None
         try:
             response = await self._send(client, profile, payload, deadline)
             if response.status_code >= 300:
@@ -508,7 +526,7 @@ class UpstreamClient:
                     return parse_completion(body, profile)
                 except MalformedAnswer as exc:
                     raise _AttemptFailed("garbage", str(exc)) from None
-            lines = response.aiter_lines()
+            lines = _SseReader(response)
             first = await self._next_chunk(lines, deadline, profile)
             if first is None:
                 raise _AttemptFailed("garbage", "the stream ended before its first chunk")
@@ -521,6 +539,8 @@ class UpstreamClient:
             return assemble_chunks(chunks, profile)
         finally:
             if not keep_open:
+                if lines is not None:
+                    await lines.aclose()
                 if response is not None:
                     await response.aclose()
                 self._clients.checkin(profile.base_url, client)
@@ -566,40 +586,50 @@ class UpstreamClient:
                 ) from None
 
     async def _next_chunk(
-        self, lines: AsyncIterator[str], deadline: float, profile: Profile
+        self, lines: _SseReader, deadline: float, profile: Profile
     ) -> dict[str, Any] | None:
-        """The next ``data:`` chunk of an SSE stream; ``None`` after ``[DONE]``."""
-        while True:
+        """The next ``data:`` chunk of an SSE stream; ``None`` after ``[DONE]``.
+
+        The idle timeout is armed once per network read, not once per line: one read
+        usually carries many chunks, and a timeout costs more than parsing one.
+        """
+        pending = lines.pending
+        while not pending:
+            if lines.ended:
+                raise _AttemptFailed("cut", "the stream ended without data: [DONE]")
             wait, kind = self._bounded(self.idle_timeout, deadline)
             try:
                 async with asyncio.timeout(wait):
-                    line = await anext(lines)
+                    data = await anext(lines.reads)
             except StopAsyncIteration:
-                raise _AttemptFailed("cut", "the stream ended without data: [DONE]") from None
+                lines.ended = True
+                pending.extend(lines.lines.close())
+                continue
             except TimeoutError:
                 raise _AttemptFailed(
                     kind, f"the stream stalled for {wait:.2f}s ({_phase(kind, 'idle')})"
                 ) from None
             except httpx.HTTPError as exc:
                 raise _AttemptFailed("cut", f"the stream was cut: {_exc_text(exc)}") from None
-            if not line.startswith("data:"):
-                continue  # blank separators, comments, event: and id: lines
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return None
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                raise _AttemptFailed(
-                    "garbage", f"a stream line is not JSON: {data[:SNIPPET_CHARS]!r}"
-                ) from None
-            if not isinstance(chunk, dict):
-                raise _AttemptFailed("garbage", f"a stream chunk is not an object: {data[:80]!r}")
-            if "error" in chunk and "choices" not in chunk:
-                raise _AttemptFailed(
-                    "status", f"the stream reported an error: {data[:SNIPPET_CHARS]}"
-                )
-            return chunk
+            pending.extend(lines.lines.feed(data))
+        data = pending.popleft()
+        if data == b"[DONE]":
+            return None
+        try:
+            chunk = decode_json(data)
+        except ValueError:
+            raise _AttemptFailed(
+                "garbage", f"a stream line is not JSON: {_text(data[:SNIPPET_CHARS])!r}"
+            ) from None
+        if not isinstance(chunk, dict):
+            raise _AttemptFailed(
+                "garbage", f"a stream chunk is not an object: {_text(data[:80])!r}"
+            )
+        if "error" in chunk and "choices" not in chunk:
+            raise _AttemptFailed(
+                "status", f"the stream reported an error: {_text(data[:SNIPPET_CHARS])}"
+            )
+        return chunk
 
     async def _status_failure(
         self, response: httpx.Response, deadline: float, profile: Profile
@@ -692,6 +722,10 @@ class UpstreamClient:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _exc_text(exc: BaseException) -> str:
