@@ -93,7 +93,7 @@ def encode_json(obj: Any) -> bytes:
 
 
 def decode_json(data: bytes | str) -> Any:
-    """Parsed JSON; orjson first, the stdlib for what it alone takes (NaN, huge integers)."""
+    """Parsed JSON; orjson first, the stdlib for what it alone takes (NaN, Infinity)."""
     try:
         return orjson.loads(data)
     except ValueError:  # orjson.JSONDecodeError
