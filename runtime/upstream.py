@@ -39,7 +39,7 @@ from runtime.completions import (
     retry_after_seconds,
     usage_of,
 )
-from runtime.connections import ClientPool
+from runtime.connections import TransportPool
 from runtime.events import ModelCalled
 from runtime.limits import ConcurrencyLimits, Lease, QueueTimeout
 from runtime.registry import Profile
@@ -144,7 +144,7 @@ class _OpenStream:
     """A stream that produced its first chunk; handed from the call loop to ``stream()``."""
 
     response: httpx.Response
-    client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     lines: _SseReader
     first: dict[str, Any]
     profile: Profile
@@ -217,13 +217,13 @@ class UpstreamClient:
             threshold=breaker_threshold, cooldown_seconds=breaker_cooldown_seconds, clock=clock
         )
         # The caps above bound requests in flight, so the pool needs no limit of its own.
-        self._clients = ClientPool(transport=transport)
-        self._urls: dict[str, str] = {}
+        self._transports = TransportPool(transport=transport)
+        self._urls: dict[str, httpx.URL] = {}
         self._headers: dict[tuple[str, str | None], dict[str, str]] = {}
 
     async def aclose(self) -> None:
         """Close the idle connections."""
-        await self._clients.aclose()
+        await self._transports.aclose()
 
     async def __aenter__(self) -> UpstreamClient:
         return self
@@ -300,7 +300,7 @@ class UpstreamClient:
                 await opened.lines.aclose()
                 await opened.response.aclose()
             finally:
-                self._clients.checkin(opened.profile.base_url, opened.client)
+                self._transports.checkin(opened.profile.base_url, opened.transport)
                 if opened.lease is not None:
                     opened.lease.release()
             if outcome == "ok":
@@ -512,12 +512,12 @@ class UpstreamClient:
     async def _attempt(
         self, profile: Profile, payload: bytes, mode: str, deadline: float
     ) -> ChatResult | _OpenStream:
-        client = self._clients.checkout(profile.base_url)
+        transport = self._transports.checkout(profile.base_url)
         keep_open = False
         response: httpx.Response | None = None
         lines: _SseReader | None = None
         try:
-            response = await self._send(client, profile, payload, deadline)
+            response = await self._send(transport, profile, payload, deadline)
             if response.status_code >= 300:
                 raise await self._status_failure(response, deadline, profile)
             if mode == "json":
@@ -532,7 +532,7 @@ class UpstreamClient:
                 raise _AttemptFailed("garbage", "the stream ended before its first chunk")
             if mode == "open":
                 keep_open = True
-                return _OpenStream(response, client, lines, first, profile, deadline)
+                return _OpenStream(response, transport, lines, first, profile, deadline)
             chunks = [first]
             while (chunk := await self._next_chunk(lines, deadline, profile)) is not None:
                 chunks.append(chunk)
@@ -543,18 +543,22 @@ class UpstreamClient:
                     await lines.aclose()
                 if response is not None:
                     await response.aclose()
-                self._clients.checkin(profile.base_url, client)
+                self._transports.checkin(profile.base_url, transport)
 
     async def _send(
-        self, client: httpx.AsyncClient, profile: Profile, payload: bytes, deadline: float
+        self,
+        transport: httpx.AsyncBaseTransport,
+        profile: Profile,
+        payload: bytes,
+        deadline: float,
     ) -> httpx.Response:
-        request = client.build_request(
+        request = httpx.Request(
             "POST", self._url(profile), content=payload, headers=self._header(profile)
         )
         wait, kind = self._bounded(self.first_byte_timeout, deadline)
         try:
             async with asyncio.timeout(wait):
-                return await client.send(request, stream=True)
+                return await transport.handle_async_request(request)
         except TimeoutError:
             raise _AttemptFailed(
                 kind, f"no response headers within {wait:.2f}s ({_phase(kind, 'first-byte')})"
@@ -655,10 +659,11 @@ class UpstreamClient:
             return max(0.0, left), "deadline"
         return wait, "timeout"
 
-    def _url(self, profile: Profile) -> str:
+    def _url(self, profile: Profile) -> httpx.URL:
         url = self._urls.get(profile.base_url)
         if url is None:
-            url = self._urls[profile.base_url] = profile.base_url.rstrip("/") + "/chat/completions"
+            url = httpx.URL(profile.base_url.rstrip("/") + "/chat/completions")
+            self._urls[profile.base_url] = url
         return url
 
     def _header(self, profile: Profile) -> dict[str, str]:
@@ -668,6 +673,8 @@ class UpstreamClient:
             headers = {
                 "content-type": "application/json",
                 "accept": "application/json, text/event-stream",
+                "accept-encoding": "gzip, deflate",  # decoded by httpx.Response
+                "user-agent": "opencode-bridge",
             }
             if profile.api_key:
                 headers["authorization"] = f"Bearer {profile.api_key}"
