@@ -53,8 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     allowed = frozenset({"tool_call", "final_report"})
     schemas = {
-        "runtime.actions.action_schema": action_schema(TOOLS, allowed),
-        "one anyOf branch per tool": branch_per_tool_schema(),
+        "baseline: one flat object": flat_schema(),
+        "runtime.actions.action_schema (a branch per tool)": action_schema(TOOLS, allowed),
     }
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
@@ -79,66 +79,19 @@ def main() -> None:
         print(f"  valid Action             {action_ok}/{args.turns}")
 
 
-def branch_per_tool_schema() -> dict[str, Any]:
-    """An Action schema with one branch per tool (its own argument keys) and one per report.
-
-    A grammar built from it leaves a tiny model no way to omit tool_name or invent arguments,
-    and bounded strings keep a runaway ``reason`` from eating the token budget.
-    """
-    short = {"type": "string", "maxLength": 160}
-    path = {"type": "string", "maxLength": 160}
-    arguments = {
-        "read": {"path": path, "start_line": {"type": "integer"}, "end_line": {"type": "integer"}},
-        "grep": {"pattern": {"type": "string", "maxLength": 80}, "path": path},
-        "ls": {"path": path},
-        "git_status": {},
-        "git_log": {"limit": {"type": "integer"}},
-        "git_show_stat": {"rev": {"type": "string", "maxLength": 40}},
-        "git_diff_stat": {"path": path},
-    }
-    phases = {"enum": ["PLAN", "EXPLORE", "VERIFY", "REPORT"]}
-    branches: list[dict[str, Any]] = []
-    for tool, props in arguments.items():
-        branches.append(
-            _object(
-                action_type={"const": "tool_call"},
-                tool_name={"const": tool},
-                arguments={
-                    "type": "object",
-                    "properties": props,
-                    "required": list(props)[:1],
-                    "additionalProperties": False,
-                },
-                reason=short,
-                phase=phases,
-            )
-        )
-    finding = _object(
-        claim=short,
-        evidence_refs={"type": "array", "items": {"type": "string", "maxLength": 80}},
-        confidence={"enum": ["HIGH", "MEDIUM", "LOW"]},
-    )
-    report = _object(
-        status={"enum": ["COMPLETE", "PARTIAL", "ESCALATE", "FAILED"]},
-        confidence={"enum": ["HIGH", "MEDIUM", "LOW"]},
-        findings={"type": "array", "items": finding},
-    )
-    branches.append(
-        _object(
-            action_type={"const": "final_report"},
-            reason=short,
-            phase={"const": "REPORT"},
-            report=report,
-        )
-    )
-    return {"anyOf": branches}
-
-
-def _object(**properties: Any) -> dict[str, Any]:
+def flat_schema() -> dict[str, Any]:
+    """The baseline: one flat Action object, as the runtime first asked for it."""
     return {
         "type": "object",
-        "properties": properties,
-        "required": list(properties),
+        "properties": {
+            "action_type": {"enum": ["final_report", "tool_call"]},
+            "tool_name": {"enum": [*sorted(TOOLS), None]},
+            "arguments": {"type": "object"},
+            "reason": {"type": "string"},
+            "phase": {"enum": ["PLAN", "EXPLORE", "VERIFY", "REPORT"]},
+            "report": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        },
+        "required": ["action_type", "reason", "phase"],
         "additionalProperties": False,
     }
 
