@@ -204,9 +204,8 @@ class SseWriter:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        # A timer, not a task: cancelling a task leaves a CancelledError whose traceback
-        # points back at this writer, a cycle that kept every finished stream (and its
-        # request body) alive until the next full garbage collection.
+        # A timer, not a task: no task to create and cancel per response, and no
+        # CancelledError (with a traceback holding this writer) left behind.
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
