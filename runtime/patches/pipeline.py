@@ -281,7 +281,7 @@ class _Step:
         )
 
     def _write_diffs(self, diff: str, rollback: str) -> dict[str, str]:
-        folder = mission_folder(self.project_root, self.mission.mission_id)
+        folder = mission_dir(self.project_root, self.mission.mission_id)
         atomic_write_text(folder / PATCH_FILE, diff)
         atomic_write_text(folder / ROLLBACK_FILE, rollback)
         return {
@@ -295,7 +295,7 @@ class _Step:
     ) -> PatchOutcome:
         packet.status = status
         packet.reasons = reasons
-        folder = mission_folder(self.project_root, self.mission.mission_id)
+        folder = mission_dir(self.project_root, self.mission.mission_id)
         packet.artifacts.setdefault("review_packet", self._relative(folder / PACKET_FILE))
         review = build_review_packet(packet)
         atomic_write_text(folder / PACKET_FILE, json.dumps(review, indent=2, ensure_ascii=False))
@@ -363,8 +363,3 @@ def report_evidence_refs(report: dict[str, Any] | None) -> list[str]:
         if isinstance(finding, dict):
             refs.extend(str(r) for r in finding.get("evidence_refs") or [] if isinstance(r, str))
     return list(dict.fromkeys(refs))
-
-
-def mission_folder(project_root: Path, mission_id: str) -> Path:
-    """``.codex-oss/missions/<mission_id>/`` of ``project_root``, beside report.json."""
-    return mission_dir(project_root, mission_id)

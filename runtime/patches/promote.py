@@ -22,8 +22,9 @@ from filelock import FileLock
 from runtime.canonical import sha256_hex, tagged_sha256
 from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_events
 from runtime.events import Event, PatchPromoted, PatchRolledBack
-from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE, mission_folder
+from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE
 from runtime.patches.validate import run_git
+from runtime.projections import mission_dir
 
 LOCK_NAME = ".promote.lock"
 MISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -231,7 +232,7 @@ def _latest_record(
 
 
 def _artifact(root: Path, mission_id: str, name: str, expected: str | None) -> str:
-    path = mission_folder(root, mission_id) / name
+    path = mission_dir(root, mission_id) / name
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -288,6 +289,6 @@ def _lock_path(root: Path, mission_id: str) -> Path:
         raise PromotionRefused(
             "invalid_mission_id", f"{mission_id!r} is not a mission id (letters, digits, ._-)"
         )
-    folder = mission_folder(root, mission_id)
+    folder = mission_dir(root, mission_id)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / LOCK_NAME
