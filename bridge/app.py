@@ -17,21 +17,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiohttp import web
 
 from bridge.auth import auth_middleware, check_keys
-from bridge.missions import handle_mission
 from bridge.raw import handle_gpt_passthrough, handle_raw
 from bridge.responses import RequestError, error_body, parse_request
 from bridge.source_hash import source_hash
 from bridge.upstream_transport import AiohttpTransport
-from runtime.redact import Redactor
 from runtime.registry import AdmissionError, ModelRegistry
 from runtime.settings import Settings
 from runtime.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from runtime.redact import Redactor
 
 __all__ = [
     "DEFAULT_HEARTBEAT_SECONDS",
@@ -59,14 +60,27 @@ class BridgeState:
     client: Any
     heartbeat_seconds: float
     source_hash: str
-    redactor: Redactor
     started: float = field(default_factory=time.monotonic)
     owns_client: bool = False
     passthrough: httpx.AsyncClient | None = None
+    _redactor: Redactor | None = None
 
     def scrub(self, text: str) -> str:
         """``text`` with configured keys and other secrets redacted (for error messages)."""
         return self.redactor.redact(text).text
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor of this bridge's secrets, built on first use.
+
+        Raw aliases need it only for error messages, and its detectors (detect-secrets and
+        the HTTP stack that package pulls in) would add ~6 MiB to every idle bridge.
+        """
+        if self._redactor is None:
+            from runtime.redact import Redactor
+
+            self._redactor = Redactor(self.settings.secret_values())
+        return self._redactor
 
 
 STATE = web.AppKey("bridge_state", BridgeState)
@@ -91,7 +105,6 @@ def create_app(
         else UpstreamClient(settings, transport=AiohttpTransport()),
         heartbeat_seconds=heartbeat_seconds,
         source_hash=source_hash(),
-        redactor=Redactor(settings.secret_values()),
         owns_client=client is None,
     )
     app = web.Application(
@@ -127,6 +140,10 @@ async def responses_route(request: web.Request) -> web.StreamResponse:
     except AdmissionError as exc:
         raise RequestError(exc.message, code=exc.code, param="model") from None
     if resolution.kind == "mission":
+        # Imported on first use: the mission path (handoff, contracts, runner) is not needed
+        # by raw aliases, which are most of a bridge's traffic.
+        from bridge.missions import handle_mission
+
         return await handle_mission(
             request,
             parsed,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -62,3 +64,23 @@ async def test_served_requests_leave_no_reference_cycles(
             gc.set_debug(0)
             gc.garbage.clear()
     assert left == []
+
+
+def test_serving_raw_aliases_does_not_import_the_mission_runtime(tmp_path):
+    """Start-up imports cost resident memory in every bridge; the mission path loads on use."""
+    script = f"""
+import sys
+from pathlib import Path
+from bridge.app import create_app
+from runtime.settings import Settings
+settings = Settings(UPSTREAM_BASE_URL="http://127.0.0.1:9/v1", PROXY_API_KEY=None)
+create_app(settings, Path({str(tmp_path)!r}))
+print(" ".join(sorted(sys.modules)))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "bridge.app" in loaded
+    unwanted = {"detect_secrets", "runtime.redact", "bridge.missions", "runtime.runner", "git"}
+    assert loaded & unwanted == set()
