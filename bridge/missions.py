@@ -109,8 +109,8 @@ async def _stream(
 ) -> web.StreamResponse:
     response = await sse_response(request)
     events = EventStream(parsed.model, parsed.body)
-    await response.write(events.created())
     async with SseWriter(response, events, heartbeat_seconds) as writer:
+        writer.send(events.created())
 
         async def on_commentary(text: str) -> None:
             writer.send(events.message(message_item(text, phase="commentary")))
@@ -143,7 +143,7 @@ async def _stream(
             else:
                 usage = usage_object(outcome.usage.input_tokens, outcome.usage.output_tokens)
                 writer.send(events.completed(usage))
-    await response.write_eof()
+        await writer.end()
     return response
 
 

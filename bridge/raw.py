@@ -61,33 +61,31 @@ async def handle_raw(
         return await _answer_json(parsed, resolution, chat, client, deadline_seconds, scrub)
     response = await sse_response(request)
     events = EventStream(parsed.model, parsed.body)
-    await response.write(events.created())
-    try:
-        # The client enforces REQUEST_DEADLINE_SECONDS itself; this is only a backstop.
-        async with asyncio.timeout(deadline_seconds + 1):
-            if upstream_stream:
-                tail = await _relay_stream(
-                    response, events, resolution, chat, client, heartbeat_seconds
-                )
-            else:
-                tail = await _relay_complete(
-                    response, events, resolution, chat, client, heartbeat_seconds
-                )
-    except UpstreamError as exc:
-        message = scrub(f"upstream failed ({exc.reason}): {exc}")
-        log.warning("raw %s: %s", parsed.model, message)
-        tail = events.failed(message, code="upstream_error")
-    except TimeoutError:
-        tail = events.failed(
-            f"deadline of {deadline_seconds:g}s (REQUEST_DEADLINE_SECONDS) exceeded "
-            "before the upstream answered",
-            code="deadline_exceeded",
-        )
-    except asyncio.CancelledError:
-        log.info("raw %s: client disconnected; upstream call cancelled", parsed.model)
-        raise
-    await response.write(tail)
-    await response.write_eof()
+    async with SseWriter(response, events, heartbeat_seconds) as writer:
+        # Queued, not awaited: it leaves in the write that follows this loop step, which is
+        # before the upstream answers; a fast answer then goes out whole in one more write.
+        writer.send(events.created())
+        try:
+            # The client enforces REQUEST_DEADLINE_SECONDS itself; this is only a backstop.
+            async with asyncio.timeout(deadline_seconds + 1):
+                if upstream_stream:
+                    tail = await _relay_stream(writer, events, resolution, chat, client)
+                else:
+                    tail = await _relay_complete(events, resolution, chat, client)
+        except UpstreamError as exc:
+            message = scrub(f"upstream failed ({exc.reason}): {exc}")
+            log.warning("raw %s: %s", parsed.model, message)
+            tail = events.failed(message, code="upstream_error")
+        except TimeoutError:
+            tail = events.failed(
+                f"deadline of {deadline_seconds:g}s (REQUEST_DEADLINE_SECONDS) exceeded "
+                "before the upstream answered",
+                code="deadline_exceeded",
+            )
+        except asyncio.CancelledError:
+            log.info("raw %s: client disconnected; upstream call cancelled", parsed.model)
+            raise
+        await writer.end(tail)
     return response
 
 
@@ -148,34 +146,26 @@ async def _answer_json(
 
 
 async def _relay_complete(
-    response: web.StreamResponse,
-    events: EventStream,
-    resolution: Resolution,
-    chat: ChatRequest,
-    client: Any,
-    heartbeat_seconds: float,
+    events: EventStream, resolution: Resolution, chat: ChatRequest, client: Any
 ) -> bytes:
-    """One non-streamed upstream call, heartbeats while waiting; returns the closing bytes."""
-    async with SseWriter(response, events, heartbeat_seconds):
-        result = await client.complete(resolution.chain, chat.body)
+    """One non-streamed upstream call; returns the bytes that answer and close the stream."""
+    result = await client.complete(resolution.chain, chat.body)
     items = output_items(result.content, result.reasoning_content, result.tool_calls, chat.tools)
     usage = usage_object(result.usage.input_tokens, result.usage.output_tokens)
     return b"".join(events.item(item) for item in items) + events.completed(usage)
 
 
 async def _relay_stream(
-    response: web.StreamResponse,
+    writer: SseWriter,
     events: EventStream,
     resolution: Resolution,
     chat: ChatRequest,
     client: Any,
-    heartbeat_seconds: float,
 ) -> bytes:
     """Relay a streamed upstream answer as it arrives; returns the closing bytes."""
     relay = ChunkRelay(events, chat.tools)
-    async with SseWriter(response, events, heartbeat_seconds) as writer:
-        async for chunk in client.stream(resolution.chain, chat.body):
-            writer.send(relay.feed(chunk))
+    async for chunk in client.stream(resolution.chain, chat.body):
+        writer.send(relay.feed(chunk))
     return relay.finish()
 
 
@@ -185,7 +175,8 @@ class SseWriter:
     Frames sent within one step of the event loop (chunks that arrived in the same read) go
     out in one write, and a ``response.in_progress`` heartbeat is sent whenever ``interval``
     passes without a frame: Codex's idle timer ignores SSE comments but not that event.
-    Leaving the block flushes what is pending.
+    ``end(tail)`` writes what is pending, ``tail`` and the end of the body at once; leaving
+    the block without it flushes what is pending.
     """
 
     def __init__(self, response: web.StreamResponse, events: EventStream, interval: float) -> None:
@@ -204,15 +195,31 @@ class SseWriter:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._stop_heartbeats()
+        if exc[0] is None:
+            await self.drain()
+        elif self._writing is not None and not self._writing.done():
+            self._writing.cancel()
+
+    async def end(self, tail: bytes = b"") -> None:
+        """Write what is queued and ``tail``, then end the response, in one write if idle."""
+        self._stop_heartbeats()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._buffer.append(tail)
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        if self._writing is not None:
+            await self._writing
+        await self.response.write_eof(data)
+
+    def _stop_heartbeats(self) -> None:
         # A timer, not a task: no task to create and cancel per response, and no
         # CancelledError (with a traceback holding this writer) left behind.
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
-        if exc[0] is None:
-            await self.drain()
-        elif self._writing is not None and not self._writing.done():
-            self._writing.cancel()
 
     def send(self, data: bytes) -> None:
         """Queue bytes; they are written once the current loop step ends."""
