@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "restart": "bridge.cli.server:restart",
     "status": "bridge.cli.server:status",
     "doctor": "bridge.cli.server:doctor",
+    "demo": "bridge.cli.demo:demo",
+    "smoke": "bridge.cli.smoke:smoke",
     "promote": "bridge.cli.patches:promote",
     "rollback": "bridge.cli.patches:rollback",
 }
