@@ -6,6 +6,7 @@ finishes, and exits 1 when any failed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -28,7 +29,8 @@ def smoke() -> None:
 )
 @click.option("--no-codex", is_flag=True, help="Skip the Codex CLI step.")
 @click.option("--keep", is_flag=True, help="Keep the temporary project and print where it is.")
-def native_polish(codex: Path | None, no_codex: bool, keep: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead.")
+def native_polish(codex: Path | None, no_codex: bool, keep: bool, as_json: bool) -> None:
     """Roles installed, bridge reachable, a mission through the real Codex CLI (when
     installed), an A5 patch verified in isolation, commentary recorded, logs intact, the
     workspace unchanged. Exit 1 when any check fails; a SKIP says why.
@@ -50,6 +52,12 @@ def native_polish(codex: Path | None, no_codex: bool, keep: bool) -> None:
         checks, kept = run_native_polish(
             codex=codex, use_codex=not no_codex, keep=keep, on_check=show
         )
+    failed = [c for c in checks if c.status == "FAIL"]
+    if as_json:
+        rows = [{"name": c.name, "status": c.status, "detail": c.detail} for c in checks]
+        kept_path = str(kept) if kept is not None else None
+        click.echo(json.dumps({"checks": rows, "kept": kept_path}, indent=2))
+        raise SystemExit(1 if failed else 0)
     table = Table(title="codex-oss smoke native-polish")
     table.add_column("check")
     table.add_column("result")
@@ -60,7 +68,6 @@ def native_polish(codex: Path | None, no_codex: bool, keep: bool) -> None:
     console.print(table)
     if kept is not None:
         console.print(f"kept: {kept}", soft_wrap=True)
-    failed = [c for c in checks if c.status == "FAIL"]
     if failed:
         console.print(f"[bold red]{len(failed)} check(s) failed[/]")
         raise SystemExit(1)
