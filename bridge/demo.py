@@ -161,6 +161,8 @@ def plan_demo_mission(
         objective,
         mission_id,
         allowed_tool_classes=tool_classes,
+        # A reach for a secret or out-of-scope file ends exploration: report what you have.
+        stop_conditions=["answer_found", "blocked_source", "budget_exhausted"],
         time_budget_seconds=time_budget_seconds,
         **DEMO_BUDGETS,
         **fields,
