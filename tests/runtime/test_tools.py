@@ -15,10 +15,10 @@ from runtime.tools import (
     TOOL_CLASSES,
     TOOL_SPECS,
     ProjectToolBox,
-    _line_window,
     compile_search_pattern,
     normalise_arguments,
 )
+from runtime.tools.read import line_window
 
 SECRET = "sk-proj-" + "Zq8XvT3LmN0pR5sW7yA2bC4dE6fG"
 CONFIGURED = "configured-upstream-key-42"
@@ -222,12 +222,12 @@ def test_observation_budget_per_mission(project: Path):
 def test_line_window_never_exceeds_the_cap_and_names_the_last_line():
     lines = [f"line {i} " + "x" * 40 for i in range(1, 30)]
     for cap in (40, 90, 200, 1000):
-        body, last, truncated = _line_window(lines, 5, 29, cap)
+        body, last, truncated = line_window(lines, 5, 29, cap)
         assert len(body.encode()) <= cap
         assert truncated
         numbered = [line for line in body.splitlines() if not line.startswith("[shown")]
         assert numbered[-1].startswith(f"{last}\t")
-    body, last, truncated = _line_window(lines, 5, 6, 10_000)
+    body, last, truncated = line_window(lines, 5, 6, 10_000)
     assert (last, truncated) == (6, False)
     assert "[shown" not in body
 
