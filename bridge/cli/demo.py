@@ -6,7 +6,6 @@ commentary line while the mission runs, each line kept above it, then the report
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,7 @@ def demo(
     report (whatever its status), 1 when the demo could not run.
     """
     from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from bridge.daemon import find_project_root
     from bridge.demo import DEFAULT_TIME_BUDGET_SECONDS, DemoError, DemoOptions, run_demo
@@ -78,20 +78,30 @@ def demo(
         time_budget_seconds=time_budget or DEFAULT_TIME_BUDGET_SECONDS,
     )
     console.print(f"[bold]codex-oss demo[/] — investigating [cyan]{root}[/] with profile {profile}")
-    began = time.monotonic()
-    with console.status("preparing ...", spinner="dots") as spinner:
+    # A spinner, the latest line and a running clock; every line also stays above it.
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn(f"[dim](mission budget {options.time_budget_seconds} s)[/]"),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("preparing ...", total=None)
 
         def stage(text: str) -> None:
             console.print(f"[dim]•[/] {text}")
-            spinner.update(text)
+            progress.update(task, description=text)
 
         def commentary(text: str) -> None:
             console.print(f"  [cyan]>[/] {text}")
-            spinner.update(f"[{time.monotonic() - began:5.1f}s] {text}")
+            progress.update(task, description=text)
 
         try:
             result = run_demo(options, on_commentary=commentary, on_stage=stage)
         except (DemoError, MissionContractError) as exc:
+            progress.stop()
             console.print(f"[bold red]demo failed:[/] {exc}")
             raise SystemExit(1) from None
     render_result(console, result)

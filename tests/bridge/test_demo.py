@@ -148,6 +148,21 @@ def test_run_demo_reports_an_honest_partial(project, upstream):
     assert not bridge_threads()
 
 
+def test_the_kimi_profile_runs_the_same_mission_on_the_upstream(project, upstream):
+    # With an upstream key, no local model is involved: the mission goes to kimi-k2.6.
+    upstream.set_script({"kimi-k2.6": good_turns()})
+    settings = Settings(
+        UPSTREAM_BASE_URL=upstream.base_url,
+        OPENCODE_GO_API_KEY="upstream-test-key-9876543210",
+        LOCAL_MODEL_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1",
+    )
+    result = run_demo(DemoOptions(project, profile="kimi"), settings=settings)
+    assert result.status == "COMPLETE"
+    assert result.model_base_url is None and result.started == []
+    (request, _) = upstream.chat_requests("kimi-k2.6")
+    assert request.headers["authorization"] == "Bearer upstream-test-key-9876543210"
+
+
 def test_demo_without_upstream_key_refuses_the_kimi_profile(project):
     result = CliRunner().invoke(
         main,
