@@ -76,7 +76,7 @@ def toolbox_figures(redactor: Redactor) -> None:
     """A read and a project-wide grep through the whole toolbox (policy, caps, redaction)."""
     mission = compile_mission(template(Tier.A3, "benchmark", "m-bench")).mission
     calls = [
-        ("read", {"path": "runtime/tools.py"}),
+        ("read", {"path": "runtime/eventlog.py"}),
         ("grep", {"pattern": r"def \w+\(", "max_results": 50}),
         ("grep", {"pattern": "no such text anywhere at all"}),
         ("ls", {"path": "runtime"}),
