@@ -44,6 +44,7 @@ def test_every_check_passes_without_codex_and_the_project_is_removed(tmp_path: P
     assert not _alive_servers()
 
 
+@pytest.mark.codex
 def test_the_real_codex_cli_runs_a_mission_through_the_bridge(tmp_path: Path):
     codex = find_codex()
     if codex is None:
