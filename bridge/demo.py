@@ -140,22 +140,25 @@ def plan_demo_mission(
 ) -> dict[str, Any]:
     """The demo's MissionV1 document, given the project's top-level file names (pure).
 
-    ``paths`` replaces the derived scope; ``objective`` replaces the derived objective. With
-    neither a README nor a manifest, the scope is the whole project and listing is allowed.
+    ``paths`` replaces the derived scope (and, since they may be folders, lets the model list
+    and search them too); ``objective`` replaces the derived objective. With neither a README
+    nor a manifest, the scope is the whole project and listing is allowed.
     """
     readme = next((name for name in README_NAMES if name in files), None)
     manifests = [name for name in MANIFEST_NAMES if name in files][:MAX_MANIFESTS]
-    scope = list(paths) or [name for name in (readme, *manifests) if name]
-    tool_classes = ["read"]
     fields: dict[str, Any] = {}
+    if paths:
+        scope, target = list(paths), None
+        tool_classes = ["read", "search", "list"]
+    else:
+        scope = [name for name in (readme, *manifests) if name]
+        target = scope[0] if scope else None  # a file known to exist: safe to show as example
+        tool_classes = ["read"] if scope else ["read", "list"]
     if scope:
         fields["allowed_roots"] = []
         fields["allowed_paths"] = scope
-    else:
-        scope = ["."]
-        tool_classes = ["read", "list"]
     if objective is None:
-        objective = _default_objective(readme if not paths else None, scope)
+        objective = _default_objective(target, scope)
     return template(
         Tier.A2,
         objective,
@@ -169,15 +172,13 @@ def plan_demo_mission(
     )
 
 
-def _default_objective(readme: str | None, scope: list[str]) -> str:
-    first = scope[0] if scope and scope[0] != "." else None
-    target = readme or first
+def _default_objective(target: str | None, scope: list[str]) -> str:
+    """Guided wording: the first action spelled out when a file to start from is known."""
     opening = "Say what this project is and how a user starts it."
+    closing = "then close with a final_report whose findings cite the line ranges you read."
     if target is None:
-        return (
-            opening + " List the project's top level with the ls tool, read the most telling "
-            "file, then close with a final_report whose findings cite the line ranges you read."
-        )
+        where = f"Look in {', '.join(scope)}" if scope else "List the project's top level"
+        return f"{opening} {where}, read the most telling file, {closing}"
     example = json.dumps(
         {
             "action_type": "tool_call",

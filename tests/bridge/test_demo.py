@@ -96,7 +96,11 @@ def test_paths_and_objective_replace_the_derived_ones():
         {"README.md"}, mission_id="demo-3", objective="Where is main?", paths=("src",)
     )
     assert mission["allowed_paths"] == ["src"]
+    assert mission["allowed_tool_classes"] == ["read", "search", "list"]  # src may be a folder
     assert mission["objective"] == "Where is main?"
+    derived = plan_demo_mission({"README.md"}, mission_id="demo-4", paths=("src",))
+    assert "src" in derived["objective"] and "README.md" not in derived["objective"]
+    compile_mission(derived)
 
 
 # -- the whole demo ----------------------------------------------------------------------------
