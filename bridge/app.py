@@ -171,7 +171,14 @@ async def responses_route(request: web.Request) -> web.StreamResponse:
 
 
 async def models_route(request: web.Request) -> web.Response:
-    """``GET /v1/models``: the aliases this bridge serves."""
+    """``GET /v1/models``: the aliases this bridge serves.
+
+    Codex asks with ``?client_version=`` and decodes its own catalog shape (``models`` holding
+    full model metadata); the bridge has no such metadata to give, so Codex gets an empty
+    catalog and keeps its built-in defaults. Everyone else gets OpenAI's model list.
+    """
+    if "client_version" in request.query:
+        return web.json_response({"models": [], "etag": ""})
     aliases = request.app[STATE].registry.aliases()
     return web.json_response(
         {

@@ -66,6 +66,12 @@ async def test_models_lists_the_aliases(raw_bridge):
     assert "ocg-kimi-k2.6" in ids
 
 
+async def test_codex_gets_its_own_catalog_shape(raw_bridge):
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{raw_bridge}/models?client_version=0.169.0", headers=AUTH)
+    assert response.json() == {"models": [], "etag": ""}
+
+
 def test_a_local_key_equal_to_the_upstream_key_refuses_to_start(tmp_path):
     settings = bridge_settings("http://127.0.0.1:9/v1", OPENCODE_GO_API_KEY=LOCAL_KEY)
     with pytest.raises(KeyConfigError, match="PROXY_API_KEY equals OPENCODE_GO_API_KEY"):
