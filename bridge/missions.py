@@ -28,8 +28,9 @@ from bridge.responses import (
     usage_object,
 )
 from bridge.translate import message_item
-from runtime.handoff import HandoffError, extract_handoff_from_items
-from runtime.mission import TIER_ORDER, MissionContractError, compile_mission
+from runtime.admission import TierMismatch, admit
+from runtime.handoff import HandoffError
+from runtime.mission import MissionContractError
 from runtime.registry import Resolution
 from runtime.settings import Settings
 from runtime.upstream import UpstreamError
@@ -45,19 +46,13 @@ log = logging.getLogger("bridge.missions")
 def check_handoff(parsed: ResponsesRequest, resolution: Resolution) -> None:
     """Raise a 400 :class:`RequestError` when the handoff cannot be admitted by this alias."""
     try:
-        compiled = compile_mission(extract_handoff_from_items(parsed.input))
+        admit(parsed.input, resolution.alias, resolution.tier)
     except HandoffError as exc:
         raise RequestError(f"handoff rejected: {exc}", code=exc.code, param="input") from None
+    except TierMismatch as exc:
+        raise RequestError(str(exc), code="tier_mismatch", param="model") from None
     except MissionContractError as exc:
         raise RequestError(f"mission contract rejected: {exc}", code="invalid_mission") from None
-    tier = compiled.mission.tier
-    if resolution.tier is not None and TIER_ORDER[tier] > TIER_ORDER[resolution.tier]:
-        raise RequestError(
-            f"the handoff asks for tier {tier.value} but {resolution.alias} runs missions up to "
-            f"{resolution.tier.value}; use mission-{tier.value.lower()}-<profile>",
-            code="tier_mismatch",
-            param="model",
-        )
 
 
 async def handle_mission(

@@ -11,18 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.admission import admit
 from runtime.answer import render_answer
 from runtime.eventlog import MissionEventLog, new_run_id
 from runtime.events import Payload
-from runtime.handoff import extract_handoff_from_items
 from runtime.loop import Journal, MissionLoop
-from runtime.mission import (
-    PATCH_TIERS,
-    TIER_ORDER,
-    MissionContractError,
-    MissionV1,
-    compile_mission,
-)
+from runtime.mission import PATCH_TIERS, MissionV1
 from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, write_projections
 from runtime.redact import Redactor
@@ -60,17 +54,8 @@ async def run_mission(
     Raises HandoffError or MissionContractError before anything is logged when the handoff is
     unusable; re-raises CancelledError after the log records the cancellation.
     """
-    handoff = extract_handoff_from_items(request_input)
-    compiled = compile_mission(handoff)
+    compiled = admit(request_input, resolution.alias, resolution.tier)
     mission = compiled.mission
-    if resolution.tier is not None and TIER_ORDER[mission.tier] > TIER_ORDER[resolution.tier]:
-        raise MissionContractError(
-            [
-                f"tier: the handoff asks for {mission.tier.value} but {resolution.alias} runs "
-                f"missions up to {resolution.tier.value}; use mission-"
-                f"{mission.tier.value.lower()}-<profile>"
-            ]
-        )
     project_root = project_root.resolve()
     redactor = Redactor(settings.secret_values())
     log = MissionEventLog.create(project_root, new_run_id(), mission.mission_id)

@@ -33,6 +33,11 @@ def handoff(tier: Tier = Tier.A3, mission_id: str = "m-bridge") -> str:
     return f"Investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
 
 
+def handoff_owning(tier: Tier, owned: list[str]) -> str:
+    mission = template(tier, "Fix total()", "m-owned", owned_paths=owned)
+    return f"Fix it.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+
+
 def read_then_report() -> list[dict]:
     return [
         {
@@ -122,7 +127,8 @@ async def test_a_mission_answers_as_one_json_response_when_not_streamed(mission_
     [
         ("no handoff here", "mission-a3-kimi", "no_handoff"),
         ("<OSS_HANDOFF_JSON>{oops</OSS_HANDOFF_JSON>", "mission-a3-kimi", "malformed_json"),
-        (handoff(Tier.A4), "mission-a3-kimi", "tier A4"),
+        (handoff(Tier.A4), "mission-a3-kimi", "owned_paths is required"),
+        (handoff_owning(Tier.A5, ["src"]), "mission-a3-kimi", "use mission-a5-<profile>"),
         ('<OSS_HANDOFF_JSON>{"tier": "A3"}</OSS_HANDOFF_JSON>', "mission-a3-kimi", "mission"),
     ],
 )
