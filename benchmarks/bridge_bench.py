@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CAPTURE = REPO.parent / "shared/reference/codex-0.169.0/exec_command_turn1.full.json"
+DEFAULT_CAPTURE = REPO / "tests/fixtures/codex-0.169.0/exec_command_turn1.full.json"
 KEY = "bench-local-key-0123456789"
 UPSTREAM_MODEL = "bench-model"
 ALIAS = "ocg-" + UPSTREAM_MODEL

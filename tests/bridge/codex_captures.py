@@ -1,4 +1,4 @@
-"""Access to the real Codex 0.169.0 request captures kept in the shared reference folder."""
+"""The real Codex 0.169.0 request captures, kept as fixtures under tests/fixtures/."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-CAPTURE_DIR = Path(__file__).resolve().parents[2].parent / "shared/reference/codex-0.169.0"
+CAPTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "codex-0.169.0"
 CAPTURE_NAMES = (
     "exec_command_turn1.full.json",
     "tool_roundtrip_turn2.trimmed.json",
@@ -20,10 +18,8 @@ CAPTURE_NAMES = (
 
 
 def capture_body(name: str) -> dict[str, Any]:
-    """The request body of one capture (skips the test when the reference is absent)."""
+    """The request body of one capture."""
     path = CAPTURE_DIR / name
-    if not path.is_file():
-        pytest.skip(f"reference capture {name} not found beside the repository")
     return json.loads(path.read_text(encoding="utf-8"))["body"]
 
 
