@@ -179,8 +179,12 @@ SHORT_TEXT = {"type": "string", "maxLength": 240}
 _FINDING = {
     "type": "object",
     "properties": {
-        "claim": {"type": "string", "maxLength": 400},
-        "evidence_refs": {"type": "array", "items": {"type": "string", "maxLength": 120}},
+        "claim": {"type": "string", "maxLength": 240},
+        "evidence_refs": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 120},
+            "maxItems": 4,
+        },
         "confidence": {"enum": ["HIGH", "MEDIUM", "LOW"]},
     },
     "required": ["claim", "evidence_refs", "confidence"],
@@ -191,9 +195,10 @@ REPORT_SCHEMA = {
     "properties": {
         "status": {"enum": ["COMPLETE", "PARTIAL", "ESCALATE", "FAILED"]},
         "confidence": {"enum": ["HIGH", "MEDIUM", "LOW"]},
-        "findings": {"type": "array", "items": _FINDING},
-        "uncertainties": {"type": "array", "items": SHORT_TEXT},
-        "caveats": {"type": "array", "items": SHORT_TEXT},
+        # Bounded so a grammar-driven model cannot write past its token budget mid-string.
+        "findings": {"type": "array", "items": _FINDING, "maxItems": 6},
+        "uncertainties": {"type": "array", "items": SHORT_TEXT, "maxItems": 4},
+        "caveats": {"type": "array", "items": SHORT_TEXT, "maxItems": 4},
         "escalation_recommendation": {"type": ["string", "null"]},
     },
     "required": ["status", "confidence", "findings"],

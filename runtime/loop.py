@@ -283,7 +283,7 @@ class MissionLoop:
             self.messages.append({"role": "user", "content": prompts.FORCED_FINAL.format(forced)})
         repaired = False
         while True:
-            text = await self._call_model()
+            text = await self._call_model(closing_only=forced is not None)
             turn = self.model_calls
             try:
                 action = parse_action(text, self.allowed_types)
@@ -315,7 +315,8 @@ class MissionLoop:
             self.messages.append({"role": "assistant", "content": canonical_json(redacted)})
             return action
 
-    async def _call_model(self) -> str:
+    async def _call_model(self, *, closing_only: bool = False) -> str:
+        """One model turn; on a forced final turn the schema offers only closing actions."""
         remaining = self.deadline - self.clock()
         if remaining <= 0:
             self._exhausted(
@@ -335,7 +336,10 @@ class MissionLoop:
                 "type": "json_schema",
                 "json_schema": {
                     "name": "action",
-                    "schema": action_schema(self.tool_specs, self.allowed_types),
+                    "schema": action_schema(
+                        {} if closing_only else self.tool_specs,
+                        self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
+                    ),
                 },
             },
         }
@@ -449,6 +453,9 @@ class MissionLoop:
         self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
 
     def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
+        if self.journal.worst_denial is Status.ESCALATE and status is Status.PARTIAL:
+            status = Status.ESCALATE  # the model reached for a blocked source: a human looks
+            why += "; the model also reached for a blocked source"
         report = runtime_report(self.mission, self.journal.evidence, status, why)
         return MissionClosed(status, reason, detail=why, report=report, downgrades=[why])
 

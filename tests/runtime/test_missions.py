@@ -65,7 +65,9 @@ async def run(
 ):
     async with ScriptedUpstream(script) as upstream:
         settings = settings or Settings(
-            UPSTREAM_BASE_URL=upstream.base_url, OPENCODE_GO_API_KEY=UPSTREAM_KEY
+            UPSTREAM_BASE_URL=upstream.base_url,
+            LOCAL_MODEL_BASE_URL=upstream.base_url,
+            OPENCODE_GO_API_KEY=UPSTREAM_KEY,
         )
         client = UpstreamClient(settings)
         lines: list[str] = []
@@ -222,6 +224,36 @@ async def test_tool_budget_forces_a_final_turn(project):
     assert outcome.closure_reason == "budget_exhausted"
     assert outcome.status == "PARTIAL"
     assert "stopped exploration (tool_budget)" in requests_text(requests[1:])
+
+
+async def test_forced_final_turn_offers_only_closing_actions_to_schema_models(project):
+    script = {"smollm2-135m-instruct": [tool("ls", path="."), final(status="PARTIAL")]}
+    outcome, requests, _ = await run(
+        project, script, alias="mission-a3-local", handoff_text=handoff(tool_budget=1)
+    )
+
+    def branches(request) -> set[str]:
+        schema = request.body["response_format"]["json_schema"]["schema"]
+        return {b["properties"]["action_type"]["const"] for b in schema["anyOf"]}
+
+    assert branches(requests[0]) == {"tool_call", "final_report"}
+    assert branches(requests[-1]) == {"final_report"}
+    assert outcome.closure_reason == "budget_exhausted"
+
+
+async def test_a_blocked_source_escalates_even_when_the_runtime_closes(project):
+    script = {
+        "kimi-k2.6": [
+            tool("read", path=".env"),
+            tool("ls", path="."),
+            tool("read", path="src/app.py"),
+        ]
+    }
+    outcome, _, _ = await run(project, script, handoff_text=handoff(tool_budget=2))
+
+    assert outcome.closure_reason == "budget_exhausted"
+    assert outcome.report["closure"]["closed_by"] == "runtime"
+    assert outcome.status == "ESCALATE"
 
 
 async def test_provider_500_falls_back_along_the_chain(project):
