@@ -6,6 +6,8 @@ line numbers, reason codes, counts), so no file content, prompt or secret can ri
 
 from __future__ import annotations
 
+import os
+
 from runtime.events import (
     BudgetExhausted,
     MissionAdmitted,
@@ -73,7 +75,9 @@ def _summary_line(payload: Payload) -> str | None:
             return f"patch {verdict}: {len(files)} file(s)"
         case VerificationRan(argv=argv, exit_code=code, timed_out=timed_out):
             outcome = "timed out" if timed_out else f"exit {code}"
-            return f"verification {' '.join(argv)[:60]}: {outcome}"
+            # The program's name, not its path: the line must read the same on every machine.
+            command = " ".join([os.path.basename(argv[0]), *argv[1:]])[:60]
+            return f"verification {command}: {outcome}"
         case MissionFinalized(status=status, closure_reason=reason):
             return f"mission closed: {status} ({reason})"
     return None
