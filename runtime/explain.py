@@ -11,6 +11,7 @@ CLOSURE_WORDS = {
     "model_call_failed": "the upstream model failed (after retries and fallbacks)",
     "action_parse_failed": "the model's answer was not a valid action, even after one repair",
     "client_disconnected": "the client went away and the mission was cancelled",
+    "stop_condition_blocked_source": "the model reached for a blocked source, a stop condition",
     "patch_validated": "the proposed patch passed validation (A4: not applied)",
     "patch_verified": "the patch applied in isolation and its verification passed",
     "verification_failed": "the patch applied in isolation but verification failed",

@@ -213,6 +213,7 @@ class MissionLoop:
         self.patch_round = 0
         self.deadline = 0.0
         self._announced: str | None = None
+        self.stop_condition: str | None = None  # a met stop condition forces the final turn
 
     async def run(self) -> LoopResult:
         """Run to closure; the log always ends with MissionFinalized."""
@@ -248,8 +249,8 @@ class MissionLoop:
             if forced:
                 raise self._runtime_closure(
                     Status.PARTIAL,
-                    "budget_exhausted",
-                    "the model kept calling tools after its budget ran out",
+                    _closure_reason(forced),
+                    f"the model kept calling tools after exploration stopped ({forced})",
                 )
             self._run_tool(action)
         elif action.action_type == "final_report":
@@ -271,15 +272,15 @@ class MissionLoop:
             return "tool_budget"
         if _spent(self.toolbox, mission):
             return "max_total_observation_bytes"
-        return None
+        return self.stop_condition
 
     async def _next_action(self, forced: str | None) -> Action:
-        if forced:
+        if forced in BUDGETS and self._announced != forced:
+            self._announced = forced
             used = {"tool_budget": self.tool_calls, "max_model_calls": self.model_calls}
             limit = getattr(self.mission, forced)
-            if self._announced != forced:
-                self._announced = forced
-                self._exhausted(forced, limit, used.get(forced, limit))
+            self._exhausted(forced, limit, used.get(forced, limit))
+        if forced:
             self.messages.append({"role": "user", "content": prompts.FORCED_FINAL.format(forced)})
         repaired = False
         while True:
@@ -393,9 +394,7 @@ class MissionLoop:
             and outcome.reason_code in BLOCKED_REASON_CODES
             and StopCondition.BLOCKED_SOURCE in self.mission.stop_conditions
         ):
-            self.messages.append(
-                {"role": "user", "content": prompts.FORCED_FINAL.format("blocked_source")}
-            )
+            self.stop_condition = StopCondition.BLOCKED_SOURCE.value
 
     def _close_with_report(self, action: Action, forced: str | None) -> MissionClosed:
         journal = self.journal
@@ -410,7 +409,7 @@ class MissionLoop:
         validated = validate_report(draft, journal.evidence, self.mission, status_cap=cap)
         return MissionClosed(
             validated.status,
-            "budget_exhausted" if forced else "valid_report",
+            _closure_reason(forced),
             closed_by="model",
             detail="; ".join(validated.downgrades),
             report=validated.report,
@@ -499,6 +498,16 @@ class MissionLoop:
         if self.on_commentary is not None:
             for line in pending:
                 await self.on_commentary(line)
+
+
+BUDGETS = frozenset({"tool_budget", "max_model_calls", "max_total_observation_bytes"})
+
+
+def _closure_reason(forced: str | None) -> str:
+    """Why a closing turn happened: the model chose it, a budget ran out, or a stop condition."""
+    if forced is None:
+        return "valid_report"
+    return "budget_exhausted" if forced in BUDGETS else f"stop_condition_{forced}"
 
 
 def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:

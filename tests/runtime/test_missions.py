@@ -256,6 +256,17 @@ async def test_a_blocked_source_escalates_even_when_the_runtime_closes(project):
     assert outcome.status == "ESCALATE"
 
 
+async def test_blocked_source_stop_condition_forces_the_final_turn(project):
+    script = {"kimi-k2.6": [tool("read", path=".env"), final(refs=["event:1"])]}
+    outcome, requests, _ = await run(
+        project, script, handoff_text=handoff(stop_conditions=["answer_found", "blocked_source"])
+    )
+
+    assert outcome.closure_reason == "stop_condition_blocked_source"
+    assert outcome.status == "ESCALATE"
+    assert "stopped exploration (blocked_source)" in requests_text(requests[1:])
+
+
 async def test_provider_500_falls_back_along_the_chain(project):
     script = {
         "kimi-k2.6": [{"status": 500}] * 4,
