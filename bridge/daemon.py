@@ -15,8 +15,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +25,15 @@ import httpx
 
 from bridge.bridge_key import read_bridge_key
 from bridge.source_hash import source_hash
+from runtime.processes import (
+    ProcessFiles,
+    is_ours,
+    log_tail,
+    port_in_use,
+    port_owner,
+    start_detached,
+    stop_recorded,
+)
 from runtime.settings import Settings, load_settings
 
 __all__ = [
@@ -45,7 +52,6 @@ __all__ = [
 
 log = logging.getLogger("bridge.daemon")
 
-RUN_DIR = Path(".codex-oss/run")
 _MARKERS = (".codex-oss", ".git")
 # Words the command line of a bridge process carries (how a reused pid is told apart).
 _BRIDGE_CMDLINE_MARKS = ("codex-oss", "bridge.cli")
@@ -78,133 +84,52 @@ def bridge_settings(project: Path, **overrides: Any) -> Settings:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The run-state files of one project."""
+    """The run-state files of one project (``bridge.pid`` and the values beside it)."""
 
     project: Path
 
     @property
+    def process_files(self) -> ProcessFiles:
+        """The shared run-file mechanism these files are kept by."""
+        return ProcessFiles(self.project, "bridge", fields=("port", "host", "source_hash"))
+
+    @property
     def dir(self) -> Path:
-        return self.project / RUN_DIR
+        return self.process_files.dir
 
     @property
     def pid_file(self) -> Path:
-        return self.dir / "bridge.pid"
+        return self.process_files.pid_file
 
     @property
     def log_file(self) -> Path:
-        return self.dir / "bridge.log"
+        return self.process_files.log_file
 
     def write(self, pid: int, host: str, port: int, code_hash: str) -> None:
         """Record a serving process (pid file last: its presence means the rest is there)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "bridge.port").write_text(f"{port}\n", encoding="utf-8")
-        (self.dir / "bridge.host").write_text(f"{host}\n", encoding="utf-8")
-        (self.dir / "bridge.source_hash").write_text(f"{code_hash}\n", encoding="utf-8")
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{pid}\n", encoding="utf-8")
-        tmp.replace(self.pid_file)
+        self.process_files.write(pid, port=port, host=host, source_hash=code_hash)
 
     def read(self) -> dict[str, Any] | None:
         """``{"pid", "host", "port", "source_hash"}`` or None when no pid file exists."""
-        pid = _read_int(self.pid_file)
+        files = self.process_files
+        pid = files.read_pid()
         if pid is None:
             return None
         return {
             "pid": pid,
-            "port": _read_int(self.dir / "bridge.port"),
-            "host": _read_text(self.dir / "bridge.host") or "127.0.0.1",
-            "source_hash": _read_text(self.dir / "bridge.source_hash"),
+            "port": files.read_int("port"),
+            "host": files.read_text("host") or "127.0.0.1",
+            "source_hash": files.read_text("source_hash"),
         }
 
     def clear(self, pid: int | None = None) -> None:
         """Remove the state files (only if they still describe ``pid``, when given)."""
-        if pid is not None and _read_int(self.pid_file) != pid:
-            return
-        for name in ("bridge.pid", "bridge.port", "bridge.host", "bridge.source_hash"):
-            (self.dir / name).unlink(missing_ok=True)
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    text = _read_text(path)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None
-
-
-# -- processes ---------------------------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists (zombies count as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return False
-    return True
+        self.process_files.remove(only_if_pid=pid)
 
 
 def is_bridge_process(pid: int) -> bool:
-    """Whether ``pid`` runs a bridge (by its command line; True where that cannot be read)."""
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    try:
-        text = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return pid_alive(pid)
-    return any(mark in text for mark in _BRIDGE_CMDLINE_MARKS)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something accepts connections on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) == 0
-
-
-def port_owner(port: int) -> int | None:
-    """The pid listening on TCP ``port`` (Linux /proc; None when unknown)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if (
-                len(fields) > 9
-                and fields[3] == "0A"
-                and int(fields[1].rsplit(":", 1)[1], 16) == port
-            ):
-                inodes.add(fields[9])
-    if not inodes:
-        return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
+    """Whether ``pid`` is alive and runs a bridge (by its command line)."""
+    return is_ours(pid, _BRIDGE_CMDLINE_MARKS)
 
 
 def fetch_health(host: str, port: int, key: str | None, timeout: float = 2.0) -> dict | None:
@@ -287,7 +212,6 @@ def start_daemon(
             f"port {port} is taken" + (f" by pid {owner}" if owner else "") + "; pass --port"
         )
     files = RunFiles(project)
-    files.dir.mkdir(parents=True, exist_ok=True)
     argv = [
         sys.executable,
         "-c",
@@ -300,19 +224,11 @@ def start_daemon(
         "--project",
         str(project),
     ]
-    with open(files.log_file, "ab") as log_handle:
-        process = subprocess.Popen(
-            argv,
-            cwd=project,
-            stdin=subprocess.DEVNULL,
-            stdout=log_handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the terminal that started it
-        )
+    process = start_detached(argv, cwd=project, log_path=files.log_file, append=True)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = _tail(files.log_file)
+            tail = log_tail(files.log_file, lines=20)
             raise DaemonError(f"the bridge exited with code {process.returncode}:\n{tail}")
         current = status(project, settings)
         if current.state == "running" and current.pid == process.pid:
@@ -320,11 +236,6 @@ def start_daemon(
         time.sleep(0.1)
     process.terminate()
     raise DaemonError(f"the bridge did not answer within {wait_seconds:g}s; see {files.log_file}")
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    text = _read_text(path) or ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 # -- status and stop ---------------------------------------------------------------------------
@@ -365,7 +276,7 @@ def status(project: Path, settings: Settings | None = None) -> Status:
     if recorded is None:
         return Status("stopped", project, detail="no pid file")
     pid, host, port = recorded["pid"], recorded["host"], recorded["port"]
-    if not pid_alive(pid) or not is_bridge_process(pid):
+    if not is_bridge_process(pid):
         return Status(
             "stale",
             project,
@@ -395,28 +306,14 @@ def status(project: Path, settings: Settings | None = None) -> Status:
 
 def stop(project: Path, timeout: float = 10.0) -> str:
     """Stop the project's bridge: SIGTERM, then SIGKILL after ``timeout``; a sentence."""
-    files = RunFiles(project)
-    recorded = files.read()
-    if recorded is None:
+    result = stop_recorded(RunFiles(project).process_files, _BRIDGE_CMDLINE_MARKS, timeout)
+    if result.outcome == "none":
         return "no bridge running (no pid file)"
-    pid = recorded["pid"]
-    if not pid_alive(pid) or not is_bridge_process(pid):
-        files.clear()
-        return f"removed a stale pid file (pid {pid} is not a running bridge)"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            files.clear()
-            return f"stopped the bridge (pid {pid})"
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(100):
-        if not pid_alive(pid):
-            break
-        time.sleep(0.05)
-    files.clear()
-    return f"killed the bridge (pid {pid}) after {timeout:g}s without exiting on SIGTERM"
+    if result.outcome == "stale":
+        return f"removed a stale pid file (pid {result.pid} is not a running bridge)"
+    if result.outcome == "stopped":
+        return f"stopped the bridge (pid {result.pid})"
+    return f"killed the bridge (pid {result.pid}) after {timeout:g}s without exiting on SIGTERM"
 
 
 # -- doctor ------------------------------------------------------------------------------------

