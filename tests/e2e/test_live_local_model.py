@@ -129,8 +129,8 @@ def test_a_real_mission_is_bounded_valid_in_scope_and_honest(live_model, project
     closure = finalized.payload["closure_reason"]
     assert finalized.payload["status"] == result.status == result.report["status"]
 
-    # Valid action stream: each accepted action re-parses; an invalid one was either repaired
-    # on the next turn or the mission closed with action_parse_failed.
+    # Valid action stream: each accepted action re-parses; an invalid one is followed by a
+    # repair attempt, or by the end of the mission (never by a report the runtime accepted).
     proposals = [e.payload for e in events if e.event_type == "ModelActionProposed"]
     assert proposals, "the model was never asked"
     allowed = frozenset({"tool_call", "final_report"})
@@ -139,7 +139,10 @@ def test_a_real_mission_is_bounded_valid_in_scope_and_honest(live_model, project
             parse_action(json.dumps(proposal["action"]), allowed)
             continue
         following = proposals[index + 1 : index + 2]
-        assert (following and following[0]["repaired"]) or closure == "action_parse_failed"
+        if following:
+            assert following[0]["repaired"], "an invalid action was not followed by a repair"
+        else:
+            assert closure != "valid_report", "the mission closed on an invalid action"
     with pytest.raises(ActionParseError):  # the check above can fail: a bad action is caught
         parse_action('{"action_type": "drop_tables"}', allowed)
 
