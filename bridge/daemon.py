@@ -43,7 +43,6 @@ __all__ = [
     "Status",
     "bridge_settings",
     "doctor_checks",
-    "find_project_root",
     "serve_foreground",
     "start_daemon",
     "status",
@@ -52,24 +51,12 @@ __all__ = [
 
 log = logging.getLogger("bridge.daemon")
 
-_MARKERS = (".codex-oss", ".git")
 # Words the command line of a bridge process carries (how a reused pid is told apart).
 _BRIDGE_CMDLINE_MARKS = ("codex-oss", "bridge.cli")
 
 
 class DaemonError(RuntimeError):
     """A lifecycle step that cannot be done; the message says what to do instead."""
-
-
-def find_project_root(explicit: Path | None = None, start: Path | None = None) -> Path:
-    """``explicit``, else the nearest ancestor of ``start`` (cwd) with ``.codex-oss``/``.git``."""
-    if explicit is not None:
-        return explicit.resolve()
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if any((candidate / marker).exists() for marker in _MARKERS):
-            return candidate
-    return here
 
 
 def bridge_settings(project: Path, **overrides: Any) -> Settings:

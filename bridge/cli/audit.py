@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.options import json_option, project_option
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path
 from runtime.eventlog import verify_log as verify
@@ -28,14 +29,8 @@ from runtime.projections import (
 )
 from runtime.record import reduce
 
-_PROJECT = click.option(
-    "--project",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="the project folder that holds .codex-oss/",
-)
-_JSON = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+_PROJECT = project_option("the project folder that holds .codex-oss/")
+_JSON = json_option
 
 
 @click.command("verify-log")

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from bridge.cli.options import project_option
+
 STATUS_STYLE = {
     "COMPLETE": "bold green",
     "PARTIAL": "bold yellow",
@@ -21,12 +23,7 @@ MAX_SHOWN = 8
 
 
 @click.command("demo")
-@click.option(
-    "--project",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="The project to investigate (default: the project of the current directory).",
-)
+@project_option("the project to investigate")
 @click.option(
     "--profile",
     default="local",
@@ -48,7 +45,7 @@ MAX_SHOWN = 8
     help="The mission's time budget in seconds (A2 allows up to 180; default 120).",
 )
 def demo(
-    project: Path | None,
+    project: Path,
     profile: str,
     objective: str | None,
     paths: tuple[str, ...],
@@ -64,12 +61,11 @@ def demo(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from bridge.daemon import find_project_root
     from bridge.demo import DEFAULT_TIME_BUDGET_SECONDS, DemoError, DemoOptions, run_demo
     from runtime.mission import MissionContractError
 
     console = Console(highlight=False)
-    root = find_project_root(project)
+    root = project
     options = DemoOptions(
         project=root,
         profile=profile,

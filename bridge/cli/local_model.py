@@ -6,12 +6,10 @@ from pathlib import Path
 
 import click
 
-_project_option = click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="The project whose .codex-oss/run/ holds the server's pid and port.",
+from bridge.cli.options import project_option
+
+_project_option = project_option(
+    "the project whose .codex-oss/run/ holds the server's pid and port"
 )
 
 

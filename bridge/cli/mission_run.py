@@ -8,19 +8,15 @@ from pathlib import Path
 
 import click
 
+from bridge.cli.options import project_option
+
 STATUS_EXIT = {"COMPLETE": 0, "VALIDATED": 0, "VERIFIED": 0}
 
 
 @click.command("run")
 @click.argument("handoff_file", type=click.File("r", encoding="utf-8"))
 @click.option("--model", "alias", required=True, help="a mission alias, e.g. mission-a3-kimi")
-@click.option(
-    "--project",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="the project the mission investigates",
-)
+@project_option("the project the mission investigates")
 @click.option("--json", "as_json", is_flag=True, help="print only the report JSON on stdout")
 def run_command(handoff_file, alias: str, project: Path, as_json: bool) -> None:
     """Run the mission in HANDOFF_FILE (a text holding one handoff block) under ALIAS.

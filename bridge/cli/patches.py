@@ -7,13 +7,9 @@ from pathlib import Path
 
 import click
 
-_project_option = click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="The project the mission ran in.",
-)
+from bridge.cli.options import project_option
+
+_project_option = project_option("the project the mission ran in")
 
 
 @click.command("promote")

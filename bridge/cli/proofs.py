@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from bridge.cli.options import project_option
 from pytest_opencode_bridge.claims import (
     DEFAULT_CLAIMS_DIR,
     ClaimError,
@@ -24,13 +25,7 @@ from pytest_opencode_bridge.claims import (
     project_status,
 )
 
-_PROJECT = click.option(
-    "--project",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="the project folder (holds proof_packs/ and .codex-oss/)",
-)
+_PROJECT = project_option("the project folder (holds proof_packs/ and .codex-oss/)")
 _CLAIMS_DIR = click.option(
     "--claims-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import click
 
-_project_option = click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The project served (default: the nearest ancestor holding .codex-oss/ or .git/).",
-)
+from bridge.cli.options import project_option
+
+_project_option = project_option("the project served")
 
 
 def _host_port(func):  # type: ignore[no-untyped-def]
@@ -32,28 +29,27 @@ def _host_port(func):  # type: ignore[no-untyped-def]
 @_host_port
 @_project_option
 @click.option("--daemon", is_flag=True, help="Run detached; state goes to .codex-oss/run/.")
-def up(host: str, port: int | None, project: Path | None, daemon: bool) -> None:
+def up(host: str, port: int | None, project: Path, daemon: bool) -> None:
     """Serve the bridge (foreground unless --daemon)."""
     from bridge.auth import KeyConfigError
-    from bridge.daemon import DaemonError, bridge_settings, find_project_root
+    from bridge.daemon import DaemonError, bridge_settings
 
-    root = find_project_root(project)
-    settings = bridge_settings(root)
+    settings = bridge_settings(project)
     bind_port = port if port is not None else settings.PROXY_PORT
     try:
         if daemon:
             from bridge.daemon import start_daemon
 
-            current = start_daemon(root, host, bind_port, settings)
+            current = start_daemon(project, host, bind_port, settings)
             click.echo(
                 f"bridge running on http://{current.host}:{current.port}/v1 (pid {current.pid}); "
-                f"log: {root / '.codex-oss/run/bridge.log'}"
+                f"log: {project / '.codex-oss/run/bridge.log'}"
             )
             return
         from bridge.daemon import serve_foreground
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        serve_foreground(root, host, bind_port, settings)
+        serve_foreground(project, host, bind_port, settings)
     except (DaemonError, KeyConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -63,35 +59,32 @@ def up(host: str, port: int | None, project: Path | None, daemon: bool) -> None:
 @click.option(
     "--timeout", type=float, default=10.0, show_default=True, help="Seconds before SIGKILL."
 )
-def stop(project: Path | None, timeout: float) -> None:
+def stop(project: Path, timeout: float) -> None:
     """Stop the project's bridge (works from any directory of the project)."""
-    from bridge.daemon import find_project_root
     from bridge.daemon import stop as stop_bridge
 
-    click.echo(stop_bridge(find_project_root(project), timeout=timeout))
+    click.echo(stop_bridge(project, timeout=timeout))
 
 
 @click.command("restart")
 @_host_port
 @_project_option
-def restart(host: str, port: int | None, project: Path | None) -> None:
+def restart(host: str, port: int | None, project: Path) -> None:
     """Stop the bridge if it runs, then start it as a daemon (same port unless --port)."""
     from bridge.daemon import (
         DaemonError,
         RunFiles,
         bridge_settings,
-        find_project_root,
         start_daemon,
     )
     from bridge.daemon import stop as stop_bridge
 
-    root = find_project_root(project)
-    recorded = RunFiles(root).read() or {}
-    click.echo(stop_bridge(root))
-    settings = bridge_settings(root)
+    recorded = RunFiles(project).read() or {}
+    click.echo(stop_bridge(project))
+    settings = bridge_settings(project)
     bind_port = port if port is not None else recorded.get("port") or settings.PROXY_PORT
     try:
-        current = start_daemon(root, host, bind_port, settings)
+        current = start_daemon(project, host, bind_port, settings)
     except DaemonError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"bridge running on http://{current.host}:{current.port}/v1 (pid {current.pid})")
@@ -100,13 +93,12 @@ def restart(host: str, port: int | None, project: Path | None) -> None:
 @click.command("status")
 @_project_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(project: Path | None, as_json: bool) -> None:
+def status(project: Path, as_json: bool) -> None:
     """Say whether the bridge runs (exit 0) or not (exit 1), and whether its code is current."""
-    from bridge.daemon import bridge_settings, find_project_root
+    from bridge.daemon import bridge_settings
     from bridge.daemon import status as bridge_status
 
-    root = find_project_root(project)
-    current = bridge_status(root, bridge_settings(root))
+    current = bridge_status(project, bridge_settings(project))
     if as_json:
         click.echo(json.dumps(current.to_json(), indent=2))
     elif current.state == "running":
@@ -134,11 +126,11 @@ def status(project: Path | None, as_json: bool) -> None:
     help="Also make one live model call (optionally name the alias; default ocg-kimi-k2.6).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def doctor(project: Path | None, network: bool, live_model: str | None, as_json: bool) -> None:
+def doctor(project: Path, network: bool, live_model: str | None, as_json: bool) -> None:
     """Check configuration, keys, port, the running server's code, and (opt-in) the upstream."""
-    from bridge.daemon import doctor_checks, find_project_root
+    from bridge.daemon import doctor_checks
 
-    checks = doctor_checks(find_project_root(project), network=network, live_model=live_model)
+    checks = doctor_checks(project, network=network, live_model=live_model)
     if as_json:
         click.echo(json.dumps([c.to_json() for c in checks], indent=2))
     else:

@@ -14,8 +14,10 @@ from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 CLI = [sys.executable, "-m", "bridge.cli"]
 
 
-def codex_oss(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+def codex_oss(*args: str, env: dict[str, str], cwd: Path | None = None):
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd
+    )
 
 
 def test_mission_run_streams_commentary_and_prints_the_report(tmp_path: Path):
@@ -44,7 +46,8 @@ def test_mission_run_streams_commentary_and_prints_the_report(tmp_path: Path):
             str(project),
             env=env,
         )
-        explained = codex_oss("explain", "m-cli", "--project", str(project), env=env)
+        # Without --project, the project is the one around the current directory.
+        explained = codex_oss("explain", "m-cli", env=env, cwd=project / "src")
 
     assert run.returncode == 0, run.stderr
     assert "reading src/app.py lines 1-2" in run.stderr

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from bridge import daemon
-from bridge.daemon import RunFiles, doctor_checks, find_project_root, status, stop
+from bridge.daemon import RunFiles, doctor_checks, status, stop
+from bridge.project import find_project_root
 
 
 def test_project_root_is_the_nearest_ancestor_with_codex_oss_or_git(tmp_path):
