@@ -44,7 +44,13 @@ from runtime.patches.review import (
     render_markdown,
 )
 from runtime.patches.validate import Validation, differing, run_git, validate_intent
-from runtime.patches.verify import allowed_commands, check_allowed, run_verification
+from runtime.patches.verify import (
+    allowed_commands,
+    check_allowed,
+    kill_orphaned_verifications,
+    pgid_file_for,
+    run_verification,
+)
 from runtime.patches.worktree import WorktreeError, create_worktree, remove_worktree
 from runtime.projections import atomic_write_text, mission_dir
 from runtime.redact import Redactor
@@ -185,6 +191,8 @@ class _Step:
     ) -> PatchOutcome:
         assert validation.built is not None and self.diff is not None
         built = validation.built
+        # A bridge killed mid-verification may have left a command running in a worktree.
+        await asyncio.to_thread(kill_orphaned_verifications, self.project_root)
         worktree = await asyncio.to_thread(
             create_worktree, self.project_root, self.mission.mission_id, self.mission.owned_paths
         )
@@ -217,6 +225,7 @@ class _Step:
                     cwd=worktree.path,
                     timeout_seconds=spec.timeout_seconds,
                     redactor=self.redactor,
+                    pgid_file=pgid_file_for(self.project_root, self.mission.mission_id),
                 )
                 self.record(
                     VerificationRan(

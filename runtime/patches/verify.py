@@ -2,6 +2,10 @@
 without a shell in the worktree, with a scrubbed environment and a timeout, in their own
 process group, which is killed whole when the command ends or times out. Output is capped
 (head and tail kept) and redacted before it is recorded anywhere.
+
+A bridge killed mid-verification cannot enforce a timeout any more: each command therefore
+starts through parent_guard.py and dies with the bridge, and its process group is recorded so
+the next patch step kills anything the command left behind.
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +30,12 @@ MAX_OUTPUT_BYTES = 16_384
 # A command writing more than this is killed: its output would only fill the disk.
 OUTPUT_FLOOD_BYTES = 64 * 1024 * 1024
 POLL_SECONDS = 0.02
+# Every command starts through this guard, so it dies with the bridge (see parent_guard.py).
+PARENT_GUARD = Path(__file__).with_name("parent_guard.py")
+# Where a running command's process group is recorded, so a later run can kill what a killed
+# bridge left behind: .codex-oss/run/verify-<mission_id>.pgid
+PGID_DIR = Path(".codex-oss") / "run"
+WORKTREES_DIR = Path(".codex-oss") / "worktrees"
 # The only variables a verification command inherits: enough to find programs and speak UTF-8.
 # Everything else (upstream keys, proxy keys, tokens of the user's shell) stays behind.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -85,6 +97,7 @@ async def run_verification(
     timeout_seconds: float,
     redactor: Redactor,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
+    pgid_file: Path | None = None,
 ) -> CommandResult:
     """Run one allowlisted ``argv`` in ``cwd`` and return how it ended.
 
@@ -94,12 +107,25 @@ async def run_verification(
     command and keeps the pipe open cannot then hold the step hostage.
     """
     started = time.monotonic()
+    env = scrubbed_env()
+    program = resolve_program(argv[0], cwd, env["PATH"])
+    if program is None:
+        text = redactor.redact(f"could not start {argv[0]!r}: no such executable")
+        return CommandResult(argv, None, False, _ms(started), text.text, len(text.text), False, 0)
     with tempfile.TemporaryFile() as sink:
         try:
             process = subprocess.Popen(
-                argv,
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(PARENT_GUARD),
+                    str(os.getpid()),
+                    program,
+                    *argv[1:],
+                ],
                 cwd=cwd,
-                env=scrubbed_env(),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -111,6 +137,9 @@ async def run_verification(
                 argv, None, False, _ms(started), text.text, len(text.text), False, text.count
             )
         ending = ""
+        if pgid_file is not None:
+            pgid_file.parent.mkdir(parents=True, exist_ok=True)
+            pgid_file.write_text(str(process.pid))
         try:
             ending = await _wait(process, sink, started + timeout_seconds)
         finally:
@@ -120,6 +149,8 @@ async def run_verification(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if pgid_file is not None:
+                pgid_file.unlink(missing_ok=True)
         total = os.fstat(sink.fileno()).st_size
         raw = read_capped(sink, total, max_output_bytes)
     if ending == "timeout":
@@ -148,6 +179,56 @@ async def _wait(process: subprocess.Popen, sink: IO[bytes], deadline: float) -> 
             return "flood"
         await asyncio.sleep(POLL_SECONDS)
     return ""
+
+
+def guarded_by_parent() -> list[str]:
+    """The argv prefix that makes a command die with this process (see parent_guard.py)."""
+    return [sys.executable, "-I", "-S", str(PARENT_GUARD), str(os.getpid())]
+
+
+def resolve_program(program: str, cwd: Path, path: str) -> str | None:
+    """The executable ``program`` names (looked up on ``path``, or relative to ``cwd``)."""
+    if "/" in program:
+        candidate = Path(cwd, program)
+        return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    return shutil.which(program, path=path)
+
+
+def pgid_file_for(project_root: Path, mission_id: str) -> Path:
+    """Where a mission's running verification records its process group."""
+    return project_root / PGID_DIR / f"verify-{mission_id}.pgid"
+
+
+def kill_orphaned_verifications(project_root: Path) -> list[int]:
+    """Kill verification groups a killed bridge left running in this project's worktrees.
+
+    A recorded group is killed only while one of its processes still works inside
+    ``.codex-oss/worktrees/``, so a reused group id of an unrelated program is never hit.
+    """
+    killed = []
+    worktrees = str((project_root / WORKTREES_DIR).resolve()) + os.sep
+    for record in sorted((project_root / PGID_DIR).glob("verify-*.pgid")):
+        try:
+            pgid = int(record.read_text().strip())
+        except (OSError, ValueError):
+            pgid = None
+        if pgid is not None and _group_works_in(pgid, worktrees):
+            kill_group(pgid)
+            killed.append(pgid)
+        record.unlink(missing_ok=True)
+    return killed
+
+
+def _group_works_in(pgid: int, directory: str) -> bool:
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.getpgid(int(entry.name)) == pgid and (
+                os.readlink(entry / "cwd") + os.sep
+            ).startswith(directory):
+                return True
+    return False
 
 
 def kill_group(pgid: int) -> None:

@@ -142,6 +142,18 @@ def processes_in(directory: Path) -> list[int]:
     return found
 
 
+def describe_process(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = next(
+            line
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith(("State", "PPid"))
+        )
+        return f"{cmdline.strip()} ({state})"
+    return "gone"
+
+
 def wait_for_process_in(directory: Path, timeout: float = 10) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,9 +188,12 @@ def test_sigkill_of_the_real_bridge_mid_verification(tmp_path, project):
             client.join(timeout=10)
             assert not client.is_alive()
             # The verification command has its own group, so the kill of the bridge's group
-            # does not reach it, and nothing is left to enforce its timeout: it runs on,
-            # orphaned, in the worktree. Kill it here so the test leaks nothing.
-            kill_groups_in(worktree)
+            # does not reach it; it dies with the bridge all the same (parent-death signal).
+            deadline = time.monotonic() + 5
+            while processes_in(worktree) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            left = {pid: describe_process(pid) for pid in processes_in(worktree)}
+            assert left == {}, "the verification command outlived the bridge"
 
             assert workspace_snapshot(project) == before
             verification = verify_log(log_path)

@@ -4,6 +4,7 @@ and redacted output. Real subprocesses throughout."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from runtime.mission import Tier
-from runtime.patches.verify import CommandNotAllowed, check_allowed, run_verification
+from runtime.patches.verify import (
+    CommandNotAllowed,
+    check_allowed,
+    kill_orphaned_verifications,
+    pgid_file_for,
+    run_verification,
+)
 from runtime.redact import Redactor
 from tests.patches.fixture_repo import PYTEST, mission_of
 
@@ -123,3 +130,43 @@ async def test_a_cancelled_step_kills_the_running_command(tmp_path):
         await task
     time.sleep(1.5)
     assert not marker.exists()
+
+
+async def test_a_running_command_records_its_group_until_it_ends(tmp_path):
+    record = tmp_path / ".codex-oss" / "run" / "verify-m.pgid"
+    task = asyncio.create_task(
+        run_verification(
+            [sys.executable, "-c", "import time; time.sleep(0.5)"],
+            cwd=tmp_path,
+            timeout_seconds=10,
+            redactor=Redactor(),
+            pgid_file=record,
+        )
+    )
+    deadline = time.monotonic() + 5
+    while not record.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert int(record.read_text()) > 0
+    assert (await task).exit_code == 0
+    assert not record.exists()
+
+
+def test_orphans_working_in_a_worktree_are_killed_and_others_spared(tmp_path):
+    worktree = tmp_path / ".codex-oss" / "worktrees" / "m"
+    worktree.mkdir(parents=True)
+    sleep = [sys.executable, "-c", "import time; time.sleep(30)"]
+    orphan = subprocess.Popen(sleep, cwd=worktree, start_new_session=True)
+    bystander = subprocess.Popen(sleep, cwd=tmp_path, start_new_session=True)
+    try:
+        pgid_file_for(tmp_path, "m").parent.mkdir(parents=True, exist_ok=True)
+        pgid_file_for(tmp_path, "m").write_text(str(orphan.pid))
+        pgid_file_for(tmp_path, "other").write_text(str(bystander.pid))
+
+        assert kill_orphaned_verifications(tmp_path) == [orphan.pid]
+        assert orphan.wait(timeout=5) == -9
+        assert bystander.poll() is None
+        assert list((tmp_path / ".codex-oss" / "run").glob("verify-*.pgid")) == []
+    finally:
+        for process in (orphan, bystander):
+            process.kill()
+            process.wait()
