@@ -256,15 +256,14 @@ class UpstreamClient:
                     f"{_describe(profile)} skipped: its circuit is open after repeated failures "
                     f"(retry in {self.breaker.retry_in(profile.name):.0f}s)"
                 )
-                state.emit(
+                state.give_up(
                     profile,
                     "circuit_open",
+                    "circuit_open",
+                    message,
                     attempt=state.attempt + 1,
-                    error=message,
                     fallback_from=fallback_from,
                 )
-                state.failures.append((profile.name, message))
-                state.kinds.append("circuit_open")
                 continue
             payload = request_payload(profile, body, stream=mode != "json")
             for try_no in range(1, self.max_attempts_per_profile + 1):
@@ -283,15 +282,14 @@ class UpstreamClient:
                     if loop.time() >= state.deadline:
                         raise self._deadline_error(state, profile) from None
                     message = f"{_describe(profile)} not called: {exc}"
-                    state.emit(
+                    state.give_up(
                         profile,
                         "error",
+                        "queue_timeout",
+                        message,
                         attempt=state.attempt + 1,
-                        error=message,
                         fallback_from=fallback_from,
                     )
-                    state.failures.append((profile.name, message))
-                    state.kinds.append("queue_timeout")
                     break
                 state.attempt += 1
                 started = loop.time()
@@ -303,15 +301,15 @@ class UpstreamClient:
                     message = f"{_describe(profile)}: {failure}"
                     if failure.kind == "deadline":
                         self.breaker.release(profile.name)
-                        state.emit(
+                        state.give_up(
                             profile,
                             "error",
+                            None,
+                            message,
                             status_code=failure.status_code,
-                            error=message,
                             started=started,
                             fallback_from=fallback_from,
                         )
-                        state.failures.append((profile.name, message))
                         raise self._deadline_error(state, profile) from None
                     self.breaker.record_failure(profile.name)
                     wait = self._retry_wait(failure, try_no)
@@ -332,16 +330,15 @@ class UpstreamClient:
                         if wait > 0:
                             await asyncio.sleep(wait)
                         continue
-                    state.emit(
+                    state.give_up(
                         profile,
                         "error",
+                        failure.kind,
+                        message,
                         status_code=failure.status_code,
-                        error=message,
                         started=started,
                         fallback_from=fallback_from,
                     )
-                    state.failures.append((profile.name, message))
-                    state.kinds.append(failure.kind)
                     break
                 except BaseException:
                     lease.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from runtime.completions import Usage
 from runtime.events import ModelCalled
@@ -64,6 +65,15 @@ class CallLog:
                 fallback_from=fallback_from,
             )
         )
+
+    def give_up(
+        self, profile: Profile, outcome: str, kind: str | None, message: str, **details: Any
+    ) -> None:
+        """Report that ``profile`` failed for good in this call, and remember why."""
+        self.emit(profile, outcome, error=message, **details)
+        self.failures.append((profile.name, message))
+        if kind is not None:
+            self.kinds.append(kind)
 
     def emit_fallback(self, previous: Profile, profile: Profile) -> None:
         """The marker on ``profile`` saying the call moved on from ``previous``, and why."""
