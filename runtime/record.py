@@ -449,7 +449,8 @@ def _tool_observed(draft: _Draft, event: Event, payload: ToolObserved) -> None:
         start_line=payload.start_line,
         end_line=payload.end_line,
     )
-    if payload.path is not None:
+    if payload.tool_name == "read" and payload.path is not None:
+        # Only reads inspect a file (as the toolbox counts them); a listed folder is not one.
         draft.files.setdefault(payload.path)
     draft.budgets["observation_bytes"] += payload.output_bytes
     _settle(

@@ -241,3 +241,27 @@ def test_denial_without_request_is_still_recorded(tmp_path: Path) -> None:
 def test_reduce_is_deterministic(tmp_path: Path) -> None:
     events = _events(tmp_path)
     assert reduce(events).model_dump_json() == reduce(list(events)).model_dump_json()
+
+
+def test_only_reads_count_as_files_inspected(tmp_path: Path) -> None:
+    listing = ToolObserved(
+        call_id=3,
+        tool_name="ls",
+        arguments={"path": "src"},
+        path="src",
+        output="a.py",
+        output_bytes=4,
+    )
+    events = _events(
+        tmp_path,
+        [
+            STORY[0],
+            ToolCallRequested(call_id=3, tool_name="ls", arguments={"path": "src"}),
+            listing,
+            *STORY[4:6],
+        ],
+    )
+    record = reduce(events)
+    assert record.files_inspected == ("a.py",)
+    assert record.budgets_used.files_inspected == 1
+    assert len(record.evidence) == 2  # the listing is still evidence a report may cite
