@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     MAX_GLOBAL_UPSTREAM_CONCURRENCY: int = Field(default=8, ge=1, le=1024)
     MODEL_CONCURRENCY_JSON: dict[str, int] = Field(default_factory=dict)
     REQUEST_DEADLINE_SECONDS: float = Field(default=600.0, gt=0)
+    UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0)
+    UPSTREAM_IDLE_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0)
+    UPSTREAM_QUEUE_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0)
     GPT_MODEL_STRATEGY: GptStrategy = GptStrategy.ERROR
     UPSTREAM_STREAM: bool = False
     OSS_VISIBLE_TRACE: TraceMode = TraceMode.SUMMARY

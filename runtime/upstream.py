@@ -70,8 +70,9 @@ class UpstreamClient:
     """Chat-completions client shared by every call of a bridge process (one connection pool).
 
     ``first_byte_timeout`` bounds the wait for response headers, ``idle_timeout`` the gap
-    between body chunks or stream lines, ``queue_timeout`` the wait for a concurrency slot;
-    ``REQUEST_DEADLINE_SECONDS`` bounds the whole call. ``clock`` drives the circuit breaker.
+    between body chunks or stream lines, ``queue_timeout`` the wait for a concurrency slot
+    (each defaults to its ``UPSTREAM_*_SECONDS`` setting); ``REQUEST_DEADLINE_SECONDS``
+    bounds the whole call. ``clock`` drives the circuit breaker.
     """
 
     def __init__(
@@ -79,9 +80,9 @@ class UpstreamClient:
         settings: Settings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        first_byte_timeout: float = 120.0,
-        idle_timeout: float = 60.0,
-        queue_timeout: float = 60.0,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        queue_timeout: float | None = None,
         max_attempts_per_profile: int = 3,
         max_retry_after: float = 20.0,
         backoff_base: float = 0.25,
@@ -89,6 +90,12 @@ class UpstreamClient:
         breaker_cooldown_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if first_byte_timeout is None:
+            first_byte_timeout = settings.UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS
+        if idle_timeout is None:
+            idle_timeout = settings.UPSTREAM_IDLE_TIMEOUT_SECONDS
+        if queue_timeout is None:
+            queue_timeout = settings.UPSTREAM_QUEUE_TIMEOUT_SECONDS
         for name, value in (
             ("first_byte_timeout", first_byte_timeout),
             ("idle_timeout", idle_timeout),

@@ -301,6 +301,26 @@ async def test_first_byte_timeout_falls_back(scripted_upstream: ScriptedUpstream
     assert "first-byte timeout" in (events[0].error or "")
 
 
+async def test_timeouts_come_from_settings_unless_given(
+    scripted_upstream: ScriptedUpstream,
+) -> None:
+    scripted_upstream.set_script(
+        {"kimi-k2.6": [{"delay_seconds": 5, "content": "late"}], "flash-v4": [{"content": "ok"}]}
+    )
+    tuned = settings(UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS=0.2, UPSTREAM_IDLE_TIMEOUT_SECONDS=7)
+    async with UpstreamClient(tuned) as client:
+        assert (client.first_byte_timeout, client.idle_timeout) == (0.2, 7)
+        result = await client.complete(chain_of(scripted_upstream), BODY)
+    assert result.profile == "flash"
+    async with UpstreamClient(tuned, idle_timeout=3) as client:
+        assert client.idle_timeout == 3
+
+
+def test_timeout_settings_refuse_non_positive_values() -> None:
+    with pytest.raises(ValueError, match="UPSTREAM_IDLE_TIMEOUT_SECONDS"):
+        Settings(UPSTREAM_IDLE_TIMEOUT_SECONDS=0)
+
+
 async def test_idle_timeout_mid_stream_falls_back_when_collecting(
     scripted_upstream: ScriptedUpstream,
 ) -> None:
