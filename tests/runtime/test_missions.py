@@ -10,21 +10,17 @@ from pathlib import Path
 import git
 import pytest
 
+from pytest_opencode_bridge.harness import UPSTREAM_TEST_KEY as UPSTREAM_KEY
+from pytest_opencode_bridge.harness import MissionRun, MissionRunner, handoff_text
 from pytest_opencode_bridge.harness import final_action as final
-from pytest_opencode_bridge.harness import handoff_text
 from pytest_opencode_bridge.harness import tool_action as tool
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import load_events, run_log_path, verify_log
 from runtime.projections import STAMP_KEY
-from runtime.registry import ModelRegistry
-from runtime.runner import run_mission
-from runtime.settings import Settings
-from runtime.upstream import UpstreamClient
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
 DOTENV_SECRET = "dotenv-value-4f9c2a7e1b"
 OUTSIDE_SECRET = "outside-the-project-7d1e"
-UPSTREAM_KEY = "upstream-key-for-tests-0123456789"
 
 
 @pytest.fixture
@@ -55,50 +51,23 @@ def handoff(**fields) -> str:
     return handoff_text("Why does total() miss the last item?", **fields)
 
 
+RUNNER = MissionRunner()
+
+
 async def run(
-    project: Path,
-    script: dict,
-    *,
-    alias: str = "mission-a3-kimi",
-    settings=None,
-    handoff_text: str | None = None,
+    project: Path, script: dict, *, alias: str = "mission-a3-kimi", handoff_text: str | None = None
 ):
-    async with ScriptedUpstream(script) as upstream:
-        settings = settings or Settings(
-            UPSTREAM_BASE_URL=upstream.base_url,
-            LOCAL_MODEL_BASE_URL=upstream.base_url,
-            OPENCODE_GO_API_KEY=UPSTREAM_KEY,
-        )
-        client = UpstreamClient(settings)
-        lines: list[str] = []
-
-        async def collect(line: str) -> None:
-            lines.append(line)
-
-        try:
-            outcome = await run_mission(
-                project_root=project,
-                resolution=ModelRegistry(settings).resolve(alias),
-                request_input=handoff_text or handoff(),
-                settings=settings,
-                client=client,
-                on_commentary=collect,
-            )
-        finally:
-            await client.aclose()
-        return outcome, upstream.requests, lines
+    """One mission through the harness: (outcome, upstream requests, commentary lines)."""
+    ran = await RUNNER.run(project, script, alias=alias, handoff=handoff_text or handoff())
+    return ran.outcome, ran.requests, ran.commentary
 
 
 def everything_written(project: Path) -> str:
-    return "\n".join(
-        path.read_text(errors="replace")
-        for path in (project / ".codex-oss").rglob("*")
-        if path.is_file()
-    )
+    return MissionRun(None, [], [], project).disk_text()
 
 
 def requests_text(requests) -> str:
-    return json.dumps([request.body for request in requests])
+    return MissionRun(None, requests, [], Path()).upstream_text()
 
 
 async def test_honest_investigation_completes_with_resolving_evidence(project):
@@ -330,27 +299,11 @@ async def test_per_model_cap_holds_across_twenty_missions(project):
         {"delay_seconds": 0.05, **final(status="PARTIAL")},
     ]
     async with ScriptedUpstream({"kimi-k2.6": turns * 20}) as upstream:
-        settings = Settings(
-            UPSTREAM_BASE_URL=upstream.base_url,
-            OPENCODE_GO_API_KEY=UPSTREAM_KEY,
+        runs = await RUNNER.run_many(
+            project,
+            upstream,
+            [handoff(mission_id=f"m-{n}") for n in range(20)],
             MODEL_CONCURRENCY_JSON={"kimi-k2.6": 2},
         )
-        client = UpstreamClient(settings)
-        resolution = ModelRegistry(settings).resolve("mission-a3-kimi")
-        try:
-            outcomes = await asyncio.gather(
-                *(
-                    run_mission(
-                        project_root=project,
-                        resolution=resolution,
-                        request_input=handoff(mission_id=f"m-{n}"),
-                        settings=settings,
-                        client=client,
-                    )
-                    for n in range(20)
-                )
-            )
-        finally:
-            await client.aclose()
         assert upstream.max_in_flight["kimi-k2.6"] == 2
-    assert len({outcome.run_id for outcome in outcomes}) == 20
+    assert len({ran.outcome.run_id for ran in runs}) == 20
