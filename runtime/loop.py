@@ -46,6 +46,7 @@ from runtime.report import (
 )
 from runtime.settings import TraceMode
 from runtime.tools import MISTAKE_REASON_CODES
+from runtime.tools.caps import MIN_OBSERVATION_BYTES
 
 # Denials that are honest slips (a wrong line range, a typo) rather than grounds to doubt the
 # report. Every other denial caps the status: blocked sources at ESCALATE, the rest (a repeated
@@ -69,6 +70,8 @@ class ModelClient(Protocol):
 
 
 class ToolBox(Protocol):
+    observation_bytes: int  # spent so far; the loop stops exploring at the mission's budget
+
     def run(
         self, call_id: int, tool_name: str, arguments: dict[str, Any]
     ) -> ToolObserved | ToolCallDenied: ...
@@ -511,8 +514,9 @@ def _closure_reason(forced: str | None) -> str:
 
 
 def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:
-    used = getattr(toolbox, "observation_bytes", 0)
-    return used >= mission.max_total_observation_bytes
+    """Whether the toolbox would refuse any further observation (less than its minimum left)."""
+    left = mission.max_total_observation_bytes - toolbox.observation_bytes
+    return left < MIN_OBSERVATION_BYTES
 
 
 def _command_line(tool_name: str, arguments: dict[str, Any]) -> str:

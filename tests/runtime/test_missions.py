@@ -195,6 +195,16 @@ async def test_tool_budget_forces_a_final_turn(project):
     assert "stopped exploration (tool_budget)" in requests_text(requests[1:])
 
 
+async def test_spent_observation_budget_forces_a_final_turn(project):
+    script = {"kimi-k2.6": [tool("read", path="src/app.py"), final(status="PARTIAL")]}
+    outcome, requests, _ = await run(
+        project, script, handoff_text=handoff(max_total_observation_bytes=200)
+    )
+
+    assert outcome.closure_reason == "budget_exhausted"
+    assert "stopped exploration (max_total_observation_bytes)" in requests_text(requests[1:])
+
+
 async def test_forced_final_turn_offers_only_closing_actions_to_schema_models(project):
     script = {"smollm2-135m-instruct": [tool("ls", path="."), final(status="PARTIAL")]}
     outcome, requests, _ = await run(
