@@ -20,6 +20,12 @@ def codex_oss(*args: str, env: dict[str, str], cwd: Path | None = None):
     )
 
 
+def mission_run(handoff: Path, project: Path, *extra: str, env: dict[str, str]):
+    """``codex-oss mission run HANDOFF --model mission-a3-kimi --project PROJECT [extra]``."""
+    command = ["mission", "run", str(handoff), "--model", "mission-a3-kimi"]
+    return codex_oss(*command, "--project", str(project), *extra, env=env)
+
+
 def test_mission_run_streams_commentary_and_prints_the_report(tmp_path: Path):
     project = make_git_project(tmp_path / "p", {"src/app.py": "def f():\n    return 1\n"})
     handoff = tmp_path / "handoff.txt"
@@ -31,21 +37,8 @@ def test_mission_run_streams_commentary_and_prints_the_report(tmp_path: Path):
         ]
     }
     with ScriptedUpstream.in_thread(script) as upstream:
-        env = {
-            **os.environ,
-            "UPSTREAM_BASE_URL": upstream.base_url,
-            "OPENCODE_GO_API_KEY": "k-for-tests-123456",
-        }
-        run = codex_oss(
-            "mission",
-            "run",
-            str(handoff),
-            "--model",
-            "mission-a3-kimi",
-            "--project",
-            str(project),
-            env=env,
-        )
+        env = {**os.environ, "UPSTREAM_BASE_URL": upstream.base_url}
+        run = mission_run(handoff, project, env=env)
         # Without --project, the project is the one around the current directory.
         explained = codex_oss("explain", "m-cli", env=env, cwd=project / "src")
 
@@ -64,17 +57,7 @@ def test_mission_run_exits_1_on_an_honest_partial(tmp_path: Path):
     script = {"kimi-k2.6": [final_action(refs=["file:a.txt#L1-L1"])]}
     with ScriptedUpstream.in_thread(script) as upstream:
         env = {**os.environ, "UPSTREAM_BASE_URL": upstream.base_url}
-        run = codex_oss(
-            "mission",
-            "run",
-            str(handoff),
-            "--model",
-            "mission-a3-kimi",
-            "--project",
-            str(project),
-            "--json",
-            env=env,
-        )
+        run = mission_run(handoff, project, "--json", env=env)
         explained = codex_oss("explain", "--project", str(project), "--json", env=env)
 
     assert run.returncode == 1
@@ -86,15 +69,6 @@ def test_mission_run_exits_1_on_an_honest_partial(tmp_path: Path):
 def test_mission_run_refuses_a_bad_handoff_with_usage_error(tmp_path: Path):
     handoff = tmp_path / "handoff.txt"
     handoff.write_text("no block here")
-    run = codex_oss(
-        "mission",
-        "run",
-        str(handoff),
-        "--model",
-        "mission-a3-kimi",
-        "--project",
-        str(tmp_path),
-        env=dict(os.environ),
-    )
+    run = mission_run(handoff, tmp_path, env=dict(os.environ))
     assert run.returncode == 2
     assert "OSS_HANDOFF_JSON" in run.stderr
