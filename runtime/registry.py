@@ -283,23 +283,13 @@ class ModelRegistry:
 
     def _check_overrides(self) -> None:
         for key, model in self._model_map.items():
-            if not self._is_override_key(key):
-                raise RegistryConfigError(
-                    f"MODEL_MAP_JSON key {key!r} is neither a profile "
-                    f"({', '.join(PROFILE_NAMES)}) nor an alias (mission-a<2..6>-<profile>, "
-                    "ocg-<model>)"
-                )
+            self._check_override_key("MODEL_MAP_JSON", key)
             if not isinstance(model, str) or not UPSTREAM_MODEL_ID.match(model):
                 raise RegistryConfigError(
                     f"MODEL_MAP_JSON[{key!r}] = {model!r} is not an upstream model id"
                 )
         for key, names in self._fallback_map.items():
-            if not self._is_override_key(key):
-                raise RegistryConfigError(
-                    f"FALLBACK_MODEL_MAP_JSON key {key!r} is neither a profile "
-                    f"({', '.join(PROFILE_NAMES)}) nor an alias (mission-a<2..6>-<profile>, "
-                    "ocg-<model>)"
-                )
+            self._check_override_key("FALLBACK_MODEL_MAP_JSON", key)
             for i, name in enumerate(names):
                 raw_ok = name.startswith(RAW_PREFIX) and UPSTREAM_MODEL_ID.match(
                     name[len(RAW_PREFIX) :]
@@ -309,6 +299,13 @@ class ModelRegistry:
                         f"FALLBACK_MODEL_MAP_JSON[{key!r}][{i}] = {name!r} is neither a profile "
                         f"({', '.join(PROFILE_NAMES)}) nor ocg-<upstream model>"
                     )
+
+    def _check_override_key(self, setting: str, key: str) -> None:
+        if not self._is_override_key(key):
+            raise RegistryConfigError(
+                f"{setting} key {key!r} is neither a profile ({', '.join(PROFILE_NAMES)}) "
+                "nor an alias (mission-a<2..6>-<profile>, ocg-<model>)"
+            )
 
     def _is_override_key(self, key: str) -> bool:
         if key in self._profiles:
