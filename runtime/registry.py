@@ -165,8 +165,7 @@ class ModelRegistry:
     def aliases(self) -> list[str]:
         """Every alias worth listing in ``GET /v1/models``: mission aliases, then raw ones."""
         missions = [f"mission-a{t}-{p}" for p in PROFILE_NAMES for t in range(2, 7)]
-        raw = [RAW_PREFIX + p.upstream_model for p in self._profiles.values() if p.name != "local"]
-        return [*missions, *raw, RAW_PREFIX + "local"]
+        return [*missions, *self._raw_aliases()]
 
     def profile(self, name: str) -> Profile:
         """A built-in profile by name (with ``MODEL_MAP_JSON`` applied)."""
@@ -315,12 +314,14 @@ class ModelRegistry:
             return match["profile"] in self._profiles
         return key.startswith(RAW_PREFIX) and bool(UPSTREAM_MODEL_ID.match(key[len(RAW_PREFIX) :]))
 
+    def _raw_aliases(self) -> list[str]:
+        """The raw passthrough aliases of the built-in profiles (``ocg-local`` last)."""
+        raw = [RAW_PREFIX + p.upstream_model for p in self._profiles.values() if p.name != "local"]
+        return [*raw, RAW_PREFIX + "local"]
+
     def _valid_aliases_hint(self) -> str:
-        raw = ", ".join(
-            RAW_PREFIX + p.upstream_model for p in self._profiles.values() if p.name != "local"
-        )
         return (
             "valid aliases: mission-a<2..6>-<profile> for profiles "
             f"{', '.join(PROFILE_NAMES)} (e.g. mission-a3-kimi), or ocg-<model> for a raw "
-            f"passthrough (e.g. {raw}, ocg-local)"
+            f"passthrough (e.g. {', '.join(self._raw_aliases())})"
         )
