@@ -8,8 +8,7 @@ a wait that runs out raises :class:`QueueTimeout` naming the cap that was full.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 
 __all__ = ["ConcurrencyLimits", "Lease", "QueueTimeout"]
 
@@ -105,15 +104,6 @@ class ConcurrencyLimits:
         name = keys[0] if keys else ""
         self.in_flight[name] = self.in_flight.get(name, 0) + 1
         return Lease(self, name, model_sem)
-
-    @asynccontextmanager
-    async def slot(self, *keys: str, timeout: float) -> AsyncIterator[Lease]:
-        """:meth:`acquire` as a context manager."""
-        lease = await self.acquire(*keys, timeout=timeout)
-        try:
-            yield lease
-        finally:
-            lease.release()
 
 
 async def _acquire(
