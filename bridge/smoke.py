@@ -33,6 +33,7 @@ from typing import Any, Literal
 import httpx
 
 from bridge.demo import MissionAnswer, MissionStreamError, stream_mission
+from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
 from runtime.registry import LOCAL_MODEL_ID
@@ -52,6 +53,7 @@ PROJECT_FILES = {
     "check_calc.py": CHECK_SCRIPT,
 }
 CALC_EVIDENCE = "file:calc.py#L1-L3"
+BUG_CLAIM = "add() subtracts b instead of adding it"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def run_native_polish(
     root = Path(tempfile.mkdtemp(prefix="codex-oss-smoke-", dir=workdir))
     run = _Run(root, root / "adder", root / "codex-home", _free_port())
     try:
-        _make_project(run.project)
+        make_git_project(run.project, PROJECT_FILES)
         run.codex_home.mkdir()
         _step(record, "roles installed", lambda: _install(run))
         with contextlib.ExitStack() as stack:
@@ -169,21 +171,6 @@ def _expect(condition: object, message: str) -> None:
 
 
 # -- the project -------------------------------------------------------------------------------
-
-
-def _make_project(project: Path) -> None:
-    import git
-
-    project.mkdir(parents=True)
-    for name, text in PROJECT_FILES.items():
-        (project / name).write_text(text, encoding="utf-8")
-    repo = git.Repo.init(project)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "codex-oss smoke")
-        config.set_value("user", "email", "smoke@example.invalid")
-        config.set_value("commit", "gpgsign", "false")
-    repo.index.add(sorted(PROJECT_FILES))
-    repo.index.commit("adder with a bug")
 
 
 def _install(run: _Run) -> str:
@@ -305,16 +292,8 @@ def find_codex(start: Path | None = None) -> Path | None:
 
 
 def _investigation_turns() -> list[dict[str, Any]]:
-    read = _tool("read", "read add()", path="calc.py", start_line=1, end_line=3)
-    report = {
-        "action": {
-            "action_type": "final_report",
-            "reason": "found it",
-            "phase": "REPORT",
-            "report": _report("add() subtracts b instead of adding it"),
-        }
-    }
-    return [read, report]
+    read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
+    return [read, final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM)]
 
 
 def _codex_mission(run: _Run, codex: Path) -> str:
@@ -372,14 +351,15 @@ def _patch_mission(run: _Run) -> str:
         "rationale": "add() subtracts; it must add.",
         "verification_plan": [verify],
     }
-    read = _tool("read", "read add()", path="calc.py", start_line=1, end_line=3)
+    read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
+    report = final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM)["action"]["report"]
     propose = {
         "action": {
             "action_type": "propose_patch",
             "reason": "one operator is wrong",
             "phase": "REPORT",
             "patch": intent,
-            "report": _report("add() subtracts b instead of adding it"),
+            "report": report,
         }
     }
     run.upstream.set_script({LOCAL_MODEL_ID: [read, propose]})
@@ -407,26 +387,6 @@ def _patch_mission(run: _Run) -> str:
     _expect(f"+{FIXED_LINE}" in diff, "patch.diff does not hold the fix")
     _expect((run.project / "calc.py").read_text() == BUGGY, "the workspace's calc.py changed")
     return "runtime-built diff applied in a worktree, check_calc.py passed there: VERIFIED"
-
-
-def _tool(name: str, reason: str, **arguments: Any) -> dict[str, Any]:
-    return {
-        "action": {
-            "action_type": "tool_call",
-            "tool_name": name,
-            "arguments": arguments,
-            "reason": reason,
-            "phase": "EXPLORE",
-        }
-    }
-
-
-def _report(claim: str) -> dict[str, Any]:
-    return {
-        "status": "COMPLETE",
-        "confidence": "HIGH",
-        "findings": [{"claim": claim, "evidence_refs": [CALC_EVIDENCE], "confidence": "HIGH"}],
-    }
 
 
 # -- after the missions ------------------------------------------------------------------------
