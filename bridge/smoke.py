@@ -38,7 +38,7 @@ from runtime.answer import extract_report
 from runtime.mission import Tier, template
 from runtime.registry import LOCAL_MODEL_ID
 
-__all__ = ["CheckStatus", "SmokeCheck", "find_codex", "run_native_polish"]
+__all__ = ["CheckStatus", "SmokeCheck", "codex_exec", "find_codex", "run_native_polish"]
 
 CheckStatus = Literal["PASS", "FAIL", "SKIP"]
 CODEX_TIMEOUT_SECONDS = 180
@@ -291,6 +291,31 @@ def find_codex(start: Path | None = None) -> Path | None:
     return Path(found) if found else None
 
 
+def codex_exec(
+    codex: Path,
+    prompt: str,
+    model: str,
+    *options: str,
+    codex_home: Path,
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """One non-interactive ``codex exec`` turn of ``model`` in ``cwd``, with ``codex_home`` as
+    CODEX_HOME; ``options`` go before the prompt, ``env`` (default: this process's) is the
+    rest of the environment."""
+    command = [str(codex), "exec", "--skip-git-repo-check", "-m", model, *options, prompt]
+    return subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**(os.environ if env is None else env), "CODEX_HOME": str(codex_home)},
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
 def _investigation_turns() -> list[dict[str, Any]]:
     read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
     return [read, final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM)]
@@ -306,16 +331,14 @@ def _codex_mission(run: _Run, codex: Path) -> str:
         allowed_paths=["calc.py", "README.md"],
     )
     prompt = f"Investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
-    env = {**os.environ, "CODEX_HOME": str(run.codex_home)}
-    command = [str(codex), "exec", "--skip-git-repo-check", "-m", "mission-a3-local"]
-    command += ["-c", "model_provider=opencode_bridge", prompt]
     try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
+        done = codex_exec(
+            codex,
+            prompt,
+            "mission-a3-local",
+            "-c",
+            "model_provider=opencode_bridge",
+            codex_home=run.codex_home,
             cwd=run.project,
             timeout=CODEX_TIMEOUT_SECONDS,
         )

@@ -9,12 +9,12 @@ through ``env_key``, as a user's setup does.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bridge.app import ServerThread
+from bridge.smoke import codex_exec
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,13 +70,13 @@ class CodexRig:
     def exec(self, prompt: str, model: str, *extra: str, timeout: float = 120) -> Any:
         """``codex exec`` one non-interactive turn; the completed process."""
         self.configure(model)
-        env = {**os.environ, "CODEX_HOME": str(self.home), KEY_ENV: BRIDGE_KEY}
-        return subprocess.run(
-            [str(self.codex), "exec", "--skip-git-repo-check", "-m", model, *extra, prompt],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
+        return codex_exec(
+            self.codex,
+            prompt,
+            model,
+            *extra,
+            codex_home=self.home,
             cwd=self.project,
             timeout=timeout,
+            env={**os.environ, KEY_ENV: BRIDGE_KEY},
         )

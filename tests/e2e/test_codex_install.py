@@ -16,6 +16,7 @@ import pytest
 
 from bridge.app import ServerThread, create_app
 from bridge.daemon import bridge_settings
+from bridge.smoke import codex_exec
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.codex
@@ -32,18 +33,18 @@ class InstalledRig:
 
     def exec(self, model: str, prompt: str) -> subprocess.CompletedProcess[str]:
         """One ``codex exec`` turn in the project, with the bridge provider selected."""
-        env = {**os.environ, "CODEX_HOME": str(self.home)}
+        env = dict(os.environ)
         env.pop("OCB_E2E_BRIDGE_KEY", None)  # the key must come from the auth command
-        command = [str(self.codex), "exec", "--skip-git-repo-check", "-m", model]
-        command += ["-c", "model_provider=opencode_bridge", prompt]
-        return subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
+        return codex_exec(
+            self.codex,
+            prompt,
+            model,
+            "-c",
+            "model_provider=opencode_bridge",
+            codex_home=self.home,
             cwd=self.project,
             timeout=120,
+            env=env,
         )
 
 
