@@ -5,7 +5,8 @@ passed on a given source tree. ``evaluate_claim`` turns an artifact, the registr
 hashes of the code on disk into SUPPORTED / STALE / FAILING / MISSING; it is pure, so the
 rules are tested without files. Reading and atomic writing sit at the bottom of the module.
 
-Only the standard library is imported: ``codex-oss claim-status`` must answer in well under a
+Only the standard library and two stdlib-only helpers (``bridge.source_hash``,
+``runtime.atomic``) are imported: ``codex-oss claim-status`` must answer in well under a
 second with a thousand artifacts present.
 """
 
@@ -15,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_opencode_bridge.source_hash import DEFAULT_TREES, combined_hash, tree_hashes
+from runtime.atomic import atomic_write_text
 
 ARTIFACT_SCHEMA = "opencode_claim_artifact.v1"
 MANIFEST_SCHEMA = "opencode_claim_run.v1"
@@ -453,25 +454,6 @@ def read_artifacts(claims_dir: Path) -> dict[str, dict[str, Any] | str]:
         except (OSError, ValueError) as error:  # ClaimError and JSONDecodeError are ValueErrors
             found[claim] = f"{name}: {error}"
     return found
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` so readers see the old file or the new one, never a torn one.
-
-    A temporary file in the same folder is written, flushed to disk and renamed over ``path``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; artifacts are meant to be read
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_artifact(claims_dir: Path, artifact: Mapping[str, Any]) -> Path:

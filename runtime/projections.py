@@ -12,16 +12,14 @@ Rendering is pure; only :func:`write_projections`, :func:`check_drift` and
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runtime.atomic import atomic_write_text
 from runtime.canonical import tagged_sha256
 from runtime.events import Event, ProjectionWritten
 from runtime.record import RunRecord, reduce
@@ -101,29 +99,6 @@ def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> lis
         if drift is not None:
             drifts.append(drift)
     return drifts
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) so that readers see the old file or the new one, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    with contextlib.suppress(OSError):  # the rename itself must reach the disk too
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- rendering (pure) -----------------------------------------------------------------------
