@@ -11,8 +11,8 @@ from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.events import ModelCalled
 from runtime.limits import ConcurrencyLimits, QueueTimeout
 from runtime.registry import Profile
-from runtime.settings import Settings
 from runtime.upstream import UpstreamClient, UpstreamError
+from tests.runtime.test_upstream import settings
 
 BODY: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -26,17 +26,6 @@ def profile(base_url: str, model: str, name: str | None = None) -> Profile:
         supports_json_schema=False,
         strength=3,
     )
-
-
-def settings(**overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "MODEL_CONCURRENCY_JSON": {},
-        "MAX_GLOBAL_UPSTREAM_CONCURRENCY": 64,
-        "REQUEST_DEADLINE_SECONDS": 30.0,
-        "UPSTREAM_STREAM": False,
-    }
-    base.update(overrides)
-    return Settings(**base)
 
 
 def slow_forever(seconds: float) -> dict[str, Any]:
