@@ -152,32 +152,50 @@ def test_certify_runs_and_writes_only_the_target_claim(claims_project: ClaimsPro
     assert '"mode": "certify:beta"' in manifest.read_text(encoding="utf-8")
 
 
-def test_certify_of_an_unknown_claim_is_a_usage_error(claims_project: ClaimsProject) -> None:
-    result = claims_project.pytester.runpytest("--opencode-certify=gamma")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown claim 'gamma'*known: alpha, beta*"])
+TYPO_MARKER = 'import pytest\n\n\n@pytest.mark.claim("alhpa")\ndef test_x():\n    pass\n'
+BARE_MARKER = "import pytest\n\n\n@pytest.mark.claim\ndef test_x():\n    pass\n"
 
 
-def test_a_marker_naming_an_unregistered_claim_is_a_usage_error(
+@pytest.mark.parametrize(
+    ("pack", "args", "message"),
+    [
+        pytest.param(
+            None,
+            ["--opencode-certify=gamma"],
+            "*unknown claim 'gamma'*known: alpha, beta*",
+            id="certify-unknown-claim",
+        ),
+        pytest.param(
+            ("test_typo.py", TYPO_MARKER),
+            [],
+            "*test_typo.py::test_x: claim 'alhpa' is not in*",
+            id="marker-names-unregistered-claim",
+        ),
+        pytest.param(
+            ("test_bad.py", BARE_MARKER),
+            [],
+            "*test_bad.py::test_x: use @pytest.mark.claim('name')*",
+            id="marker-without-one-name",
+        ),
+        pytest.param(
+            None,
+            ["--opencode-burnin", "--opencode-max-age=soon"],
+            "*max age 'soon' must be a number and a unit*",
+            id="bad-max-age",
+        ),
+    ],
+)
+def test_a_usage_error_names_the_problem(
     claims_project: ClaimsProject,
+    pack: tuple[str, str] | None,
+    args: list[str],
+    message: str,
 ) -> None:
-    claims_project.write(
-        "proof_packs/test_typo.py",
-        'import pytest\n\n\n@pytest.mark.claim("alhpa")\ndef test_x():\n    pass\n',
-    )
-    result = claims_project.pytester.runpytest()
+    if pack is not None:
+        claims_project.write(f"proof_packs/{pack[0]}", pack[1])
+    result = claims_project.pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_typo.py::test_x: claim 'alhpa' is not in*"])
-
-
-def test_a_marker_without_one_name_is_a_usage_error(claims_project: ClaimsProject) -> None:
-    claims_project.write(
-        "proof_packs/test_bad.py",
-        "import pytest\n\n\n@pytest.mark.claim\ndef test_x():\n    pass\n",
-    )
-    result = claims_project.pytester.runpytest()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_bad.py::test_x: use @pytest.mark.claim('name')*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_the_claim_marker_is_registered(claims_project: ClaimsProject) -> None:
@@ -201,12 +219,6 @@ def test_claims_dir_and_max_age_options(claims_project: ClaimsProject) -> None:
     artifact = (claims_project.path / "elsewhere" / "alpha.json").read_text(encoding="utf-8")
     assert '"max_age_seconds": 86400.0' in artifact
     assert claims_project.artifacts() == []
-
-
-def test_a_bad_max_age_is_a_usage_error(claims_project: ClaimsProject) -> None:
-    result = claims_project.pytester.runpytest("--opencode-burnin", "--opencode-max-age=soon")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*max age 'soon' must be a number and a unit*"])
 
 
 def test_a_required_claim_without_a_test_is_reported_unproven(
