@@ -301,12 +301,12 @@ def _step(draft: _Draft, event: Event) -> None:
             )
         case BudgetExhausted() as payload:
             draft.exhausted.setdefault(payload.budget)
-            draft.lists["budget_exhaustions"].append({"seq": event.seq, **payload_dict(payload)})
+            draft.lists["budget_exhaustions"].append(_with_seq(event, payload))
         case ReportProposed() as payload:
             fields["reports_proposed"] += 1
             fields["last_report_proposed"] = payload.report
         case ReportValidated() as payload:
-            fields["report"] = {"seq": event.seq, **payload_dict(payload)}
+            fields["report"] = _with_seq(event, payload)
         case PatchIntentProposed() as payload:
             draft.implementation["intent"] = payload.intent
             draft.implementation["intent_rounds"] += 1
