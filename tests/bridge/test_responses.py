@@ -55,6 +55,38 @@ def test_events_are_numbered_and_end_with_the_response_id():
     assert {e["response"]["id"] for e in parsed if "response" in e} == {events.response_id}
 
 
+@pytest.mark.parametrize(
+    ("item", "prefix", "key", "done_extra"),
+    [
+        (
+            {"type": "function_call", "id": "fc_1", "name": "f", "arguments": "{}"},
+            "response.function_call_arguments",
+            "arguments",
+            {"name": "f"},
+        ),
+        (
+            {"type": "custom_tool_call", "id": "ct_1", "name": "p", "input": "x"},
+            "response.custom_tool_call_input",
+            "input",
+            {},
+        ),
+    ],
+)
+def test_a_tool_call_item_streams_added_delta_done(item, prefix, key, done_extra):
+    added, delta, done, item_done = _events(EventStream("m").item(item))
+    assert [added["type"], delta["type"], done["type"], item_done["type"]] == [
+        "response.output_item.added",
+        f"{prefix}.delta",
+        f"{prefix}.done",
+        "response.output_item.done",
+    ]
+    assert added["item"] == {**item, "status": "in_progress", key: ""}
+    assert delta["delta"] == item[key]
+    done_fields = {k: v for k, v in done.items() if k not in ("type", "sequence_number")}
+    assert done_fields == {"item_id": item["id"], "output_index": 0, **done_extra, key: item[key]}
+    assert item_done["item"] == item
+
+
 def test_failed_carries_the_message_codex_shows():
     events = EventStream("m")
     (failed,) = _events(events.failed("upstream down", code="upstream_error"))
