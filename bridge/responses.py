@@ -296,50 +296,34 @@ class EventStream:
         index = len(self.output)
         self.output.append(item)
         if kind == "function_call":
-            added = {**item, "status": "in_progress", "arguments": ""}
-            args = item["arguments"]
-            return b"".join(
-                (
-                    self.event("response.output_item.added", output_index=index, item=added),
-                    self.event(
-                        "response.function_call_arguments.delta",
-                        item_id=item["id"],
-                        output_index=index,
-                        delta=args,
-                    ),
-                    self.event(
-                        "response.function_call_arguments.done",
-                        item_id=item["id"],
-                        output_index=index,
-                        name=item["name"],
-                        arguments=args,
-                    ),
-                    self.event("response.output_item.done", output_index=index, item=item),
-                )
-            )
+            prefix = "response.function_call_arguments"
+            return self._call_item(index, item, "arguments", prefix, name=item["name"])
         if kind == "custom_tool_call":
-            added = {**item, "status": "in_progress", "input": ""}
-            return b"".join(
-                (
-                    self.event("response.output_item.added", output_index=index, item=added),
-                    self.event(
-                        "response.custom_tool_call_input.delta",
-                        item_id=item["id"],
-                        output_index=index,
-                        delta=item["input"],
-                    ),
-                    self.event(
-                        "response.custom_tool_call_input.done",
-                        item_id=item["id"],
-                        output_index=index,
-                        input=item["input"],
-                    ),
-                    self.event("response.output_item.done", output_index=index, item=item),
-                )
-            )
+            return self._call_item(index, item, "input", "response.custom_tool_call_input")
         # reasoning and anything else: added then done
         return self.event("response.output_item.added", output_index=index, item=item) + self.event(
             "response.output_item.done", output_index=index, item=item
+        )
+
+    def _call_item(
+        self, index: int, item: dict[str, Any], key: str, prefix: str, **done_fields: Any
+    ) -> bytes:
+        """A tool call whose ``key`` (arguments, input) streams as one ``prefix`` delta."""
+        value = item[key]
+        added = {**item, "status": "in_progress", key: ""}
+        return b"".join(
+            (
+                self.event("response.output_item.added", output_index=index, item=added),
+                self.event(f"{prefix}.delta", item_id=item["id"], output_index=index, delta=value),
+                self.event(
+                    f"{prefix}.done",
+                    item_id=item["id"],
+                    output_index=index,
+                    **done_fields,
+                    **{key: value},
+                ),
+                self.event("response.output_item.done", output_index=index, item=item),
+            )
         )
 
     def message(self, item: dict[str, Any]) -> bytes:
