@@ -231,6 +231,8 @@ def test_server_process_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
                 pass
             assert child.poll() is None
             time.sleep(0.05)
+        else:
+            pytest.fail(f"the server never answered /health on 127.0.0.1:{port}")
         os.kill(child.pid, signal.SIGTERM)
         assert child.wait(timeout=10) == 0
     finally:
