@@ -392,7 +392,8 @@ def _scan_lines(
     lines: list[_Line] = []
     pieces = data.split(b"\n")
     tail = pieces.pop()
-    first_line = 1 + _count_lines_before(start)
+    # Lines and seqs agree in a verified log, so the head's seq is the line count before it.
+    first_line = 1 + start.seq
     for index, raw in enumerate(pieces):
         number = first_line + index
         line = _check_line(raw, number, scan.problems, strict)
@@ -410,11 +411,6 @@ def _scan_lines(
         )
     _check_order(lines, start, scan.problems, run_id, mission_id)
     return scan
-
-
-def _count_lines_before(start: _Head) -> int:
-    # Lines and seqs agree in a verified log, so the head's seq is the line count before it.
-    return start.seq
 
 
 def _check_line(raw: bytes, number: int, problems: list[LogProblem], strict: bool) -> _Line:
