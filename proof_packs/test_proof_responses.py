@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import openai
 import pytest
 
 from pytest_opencode_bridge.harness import (
@@ -64,7 +65,6 @@ async def test_a_streamed_mission_ends_with_the_report_as_the_final_message(serv
 
 
 async def test_the_openai_sdk_accepts_the_stream(served_project):
-    openai = pytest.importorskip("openai")
     client = openai.AsyncOpenAI(base_url=served_project.base_url, api_key=served_project.api_key)
     try:
         async with client.responses.stream(model="mission-a3-kimi", input=handoff_text()) as stream:
