@@ -27,7 +27,10 @@ async def test_evidence_that_does_not_resolve_is_not_accepted(buggy_project, mis
     }
     run = await mission_runner.run(buggy_project, script)
 
-    assert run.outcome.status != "COMPLETE"
+    assert (run.outcome.status, run.outcome.closure_reason) == ("PARTIAL", "valid_report")
+    finding = run.outcome.report["findings"][0]
+    assert finding["unsupported"] is True
+    assert finding["evidence_refs"] == []  # neither ref survived resolution
 
 
 async def test_invalid_model_output_twice_fails_honestly(buggy_project, mission_runner):

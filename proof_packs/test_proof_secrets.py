@@ -54,5 +54,7 @@ async def test_the_upstream_key_never_reaches_the_disk(buggy_project, mission_ru
     }
     run = await mission_runner.run(buggy_project, script)
 
+    # the claim holding the key did reach the disk, redacted
+    assert "saw [REDACTED" in run.disk_text()
     assert UPSTREAM_TEST_KEY not in run.disk_text()
     assert UPSTREAM_TEST_KEY not in run.outcome.final_text
