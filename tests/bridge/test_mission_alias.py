@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import httpx
@@ -11,11 +10,13 @@ import pytest
 from bridge_helpers import LOCAL_KEY, bridge_settings
 from sse_events import done_items, sse_events, types_of
 
+from pytest_opencode_bridge.harness import final_action, handoff_text, tool_action
 from runtime.answer import extract_report
 from runtime.eventlog import load_events
-from runtime.mission import Tier, template
+from runtime.mission import Tier
 
 AUTH = {"Authorization": f"Bearer {LOCAL_KEY}"}
+EVIDENCE = "file:src/app.py#L1-L2"
 
 
 @pytest.fixture
@@ -29,46 +30,19 @@ def project(tmp_path: Path) -> Path:
 
 
 def handoff(tier: Tier = Tier.A3, mission_id: str = "m-bridge") -> str:
-    mission = template(tier, "Why does total() miss the last item?", mission_id)
-    return f"Investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+    return handoff_text("Why does total() miss the last item?", mission_id, tier)
 
 
 def handoff_owning(tier: Tier, owned: list[str]) -> str:
-    mission = template(tier, "Fix total()", "m-owned", owned_paths=owned)
-    return f"Fix it.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+    return handoff_text("Fix total()", "m-owned", tier, owned_paths=owned)
 
 
 def read_then_report() -> list[dict]:
+    read = tool_action("read", "read the function", path="src/app.py", start_line=1, end_line=2)
+    report = final_action(refs=[EVIDENCE], claim="total() slices off the last item")
     return [
-        {
-            "action": {
-                "action_type": "tool_call",
-                "tool_name": "read",
-                "arguments": {"path": "src/app.py", "start_line": 1, "end_line": 2},
-                "reason": "read the function",
-                "phase": "EXPLORE",
-            },
-            "usage": {"prompt_tokens": 100, "completion_tokens": 10},
-        },
-        {
-            "action": {
-                "action_type": "final_report",
-                "reason": "found it",
-                "phase": "REPORT",
-                "report": {
-                    "status": "COMPLETE",
-                    "confidence": "HIGH",
-                    "findings": [
-                        {
-                            "claim": "total() slices off the last item",
-                            "evidence_refs": ["file:src/app.py#L1-L2"],
-                            "confidence": "HIGH",
-                        }
-                    ],
-                },
-            },
-            "usage": {"prompt_tokens": 200, "completion_tokens": 20},
-        },
+        {**read, "usage": {"prompt_tokens": 100, "completion_tokens": 10}},
+        {**report, "usage": {"prompt_tokens": 200, "completion_tokens": 20}},
     ]
 
 
@@ -108,7 +82,7 @@ async def test_a_mission_streams_commentary_then_the_evidence_backed_report(
     assert final["phase"] == "final_answer"
     report = extract_report(final["content"][0]["text"])
     assert report is not None and report["status"] == "COMPLETE"
-    assert report["findings"][0]["evidence_refs"] == ["file:src/app.py#L1-L2"]
+    assert report["findings"][0]["evidence_refs"] == [EVIDENCE]
     usage = events[-1]["response"]["usage"]
     assert (usage["input_tokens"], usage["output_tokens"]) == (300, 30)
     assert (project / ".codex-oss" / "missions" / "m-bridge" / "report.json").exists()

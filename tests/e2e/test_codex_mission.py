@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_opencode_bridge.harness import final_action, handoff_text, tool_action
 from runtime.answer import extract_report
-from runtime.mission import Tier, template
 
 pytestmark = pytest.mark.codex
 
@@ -16,35 +16,13 @@ PARENT = "parent-model"
 
 
 def _handoff() -> str:
-    mission = template(Tier.A3, "Why does total() miss the last item?", "m-e2e")
-    return f"Investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
+    return handoff_text("Why does total() miss the last item?", "m-e2e")
 
 
 def _mission_turns() -> list[dict]:
-    read = {
-        "action_type": "tool_call",
-        "tool_name": "read",
-        "arguments": {"path": "src/app.py", "start_line": 1, "end_line": 2},
-        "reason": "read the function",
-        "phase": "EXPLORE",
-    }
-    report = {
-        "action_type": "final_report",
-        "reason": "found it",
-        "phase": "REPORT",
-        "report": {
-            "status": "COMPLETE",
-            "confidence": "HIGH",
-            "findings": [
-                {
-                    "claim": "total() slices off the last item",
-                    "evidence_refs": ["file:src/app.py#L1-L2"],
-                    "confidence": "HIGH",
-                }
-            ],
-        },
-    }
-    return [{"action": read}, {"action": report}]
+    read = tool_action("read", "read the function", path="src/app.py", start_line=1, end_line=2)
+    claim = "total() slices off the last item"
+    return [read, final_action(refs=["file:src/app.py#L1-L2"], claim=claim)]
 
 
 def _parent_follows_the_child(upstream):
