@@ -114,11 +114,16 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
 
 
+def check_plain_name(name: str, what: str) -> str:
+    """``name`` if it is a single path component (a run or mission folder), else ValueError."""
+    if not name or "/" in name or "\\" in name or name in {".", ".."}:
+        raise ValueError(f"{what} {name!r} is not a plain name")
+    return name
+
+
 def run_log_path(project_root: Path, run_id: str) -> Path:
     """``<project>/.codex-oss/runs/<run_id>/events.jsonl``."""
-    if not run_id or "/" in run_id or "\\" in run_id or run_id in {".", ".."}:
-        raise ValueError(f"run_id {run_id!r} is not a plain name")
-    return Path(project_root) / RUNS_DIR / run_id / LOG_NAME
+    return Path(project_root) / RUNS_DIR / check_plain_name(run_id, "run_id") / LOG_NAME
 
 
 class MissionEventLog:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from runtime.atomic import atomic_write_text
 from runtime.canonical import tagged_sha256
+from runtime.eventlog import check_plain_name
 from runtime.events import Event, ProjectionWritten
 from runtime.record import RunRecord, reduce
 
@@ -52,9 +53,7 @@ class Drift(BaseModel):
 
 def mission_dir(project_root: Path, mission_id: str) -> Path:
     """``<project>/.codex-oss/missions/<mission_id>``."""
-    if not mission_id or "/" in mission_id or "\\" in mission_id or mission_id in {".", ".."}:
-        raise ValueError(f"mission_id {mission_id!r} is not a plain name")
-    return Path(project_root) / MISSIONS_DIR / mission_id
+    return Path(project_root) / MISSIONS_DIR / check_plain_name(mission_id, "mission_id")
 
 
 def write_projections(project_root: Path, events: list[Event]) -> list[ProjectionWritten]:
