@@ -316,13 +316,21 @@ def verify_log(path: Path) -> LogVerification:
     If the log's directory is writable the writers' lock is taken, so an append in progress is
     not mistaken for a torn line.
     """
+    return verify_and_load(path)[0]
+
+
+def verify_and_load(path: Path) -> tuple[LogVerification, list[Event]]:
+    """:func:`verify_log` and the events it read, for a caller that needs both from one read.
+
+    The events are trustworthy only when the verification is ``ok``.
+    """
     path = Path(path)
     with _reader_lock(path):
         data = path.read_bytes()
     scan = _scan(data, strict=True)
     last = scan.events[-1] if scan.events else None
     first = scan.events[0] if scan.events else None
-    return LogVerification(
+    verification = LogVerification(
         path=str(path),
         ok=not scan.problems,
         event_count=len(scan.events),
@@ -331,6 +339,7 @@ def verify_log(path: Path) -> LogVerification:
         mission_id=first.mission_id if first else None,
         problems=scan.problems,
     )
+    return verification, scan.events
 
 
 def load_events(path: Path) -> list[Event]:

@@ -14,7 +14,7 @@ import click
 
 from bridge.cli.options import json_option, project_option
 from runtime.canonical import tagged_sha256
-from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path
+from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path, verify_and_load
 from runtime.eventlog import verify_log as verify
 from runtime.explain import explain
 from runtime.projections import (
@@ -113,7 +113,7 @@ def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
 
 def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]]:
     """The audit's checks, each ``{name, ok, problems}``; later checks need an intact chain."""
-    verification = verify(log_path)
+    verification, events = verify_and_load(log_path)
     chain = {
         "name": "log chain",
         "ok": verification.ok,
@@ -126,7 +126,6 @@ def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]
             {"name": "projection drift", "ok": False, "problems": [skipped]},
             {"name": "artifacts", "ok": False, "problems": [skipped]},
         ]
-    events = load_events(log_path)
     drifts = check_drift(project, mission_id, events)
     drift = {
         "name": "projection drift",
