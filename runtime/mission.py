@@ -181,27 +181,32 @@ class VerificationSpec(_Strict):
     @field_validator("commands", mode="before")
     @classmethod
     def _argv_only(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            raise ValueError("verification.commands must be a list of argv lists")
-        for index, command in enumerate(value):
-            where = f"verification.commands[{index}]"
-            if isinstance(command, str):
-                raise ValueError(
-                    f"{where} is a shell string {command!r}; give an argv list such as "
-                    f"{command.split()!r}"
-                )
-            if not isinstance(command, list) or not command:
-                raise ValueError(f"{where} must be a non-empty list of strings")
-            if not all(isinstance(arg, str) and arg and "\x00" not in arg for arg in command):
-                raise ValueError(f"{where} must hold non-empty strings without NUL bytes")
-            program = posixpath.basename(command[0])
-            if program in SHELLS:
-                raise ValueError(f"{where} runs a shell ({program}); give the command itself")
-            if " " in command[0] or SHELL_METACHARS & set(command[0]):
-                raise ValueError(
-                    f"{where}[0] {command[0]!r} looks like a shell string; split it into argv"
-                )
-        return value
+        return check_argv_lists(value, "verification.commands")
+
+
+def check_argv_lists(value: Any, where: str) -> Any:
+    """``value`` if it is a list of argv lists that run no shell; ValueError naming ``where``."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of argv lists")
+    for index, command in enumerate(value):
+        item = f"{where}[{index}]"
+        if isinstance(command, str):
+            raise ValueError(
+                f"{item} is a shell string {command!r}; give an argv list such as "
+                f"{command.split()!r}"
+            )
+        if not isinstance(command, list) or not command:
+            raise ValueError(f"{item} must be a non-empty list of strings")
+        if not all(isinstance(arg, str) and arg and "\x00" not in arg for arg in command):
+            raise ValueError(f"{item} must hold non-empty strings without NUL bytes")
+        program = posixpath.basename(command[0])
+        if program in SHELLS:
+            raise ValueError(f"{item} runs a shell ({program}); give the command itself")
+        if " " in command[0] or SHELL_METACHARS & set(command[0]):
+            raise ValueError(
+                f"{item}[0] {command[0]!r} looks like a shell string; split it into argv"
+            )
+    return value
 
 
 class MissionV1(_Strict):

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runtime.mission import SCHEMA_VERSION as MISSION_SCHEMA
-from runtime.mission import describe_validation_errors, normalise_scope_path
+from runtime.mission import check_argv_lists, describe_validation_errors, normalise_scope_path
 
 INTENT_SCHEMA_VERSION = "patch_intent.v1"
 SHA256_HEX = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
@@ -119,25 +119,13 @@ class PatchIntentV1(_Strict):
     @field_validator("verification_plan", mode="before")
     @classmethod
     def _argv_lists(cls, value: Any) -> Any:
-        # A shell string is refused here, by name: the runtime never runs a shell.
+        # The mission's own argv rules; a bare string gets a hint of its own.
         if isinstance(value, str):
             raise ValueError(
                 f"is a string {value!r}; give a list of argv lists copied from the mission's "
                 "verification commands"
             )
-        if not isinstance(value, list):
-            raise ValueError("must be a list of argv lists")
-        for index, command in enumerate(value):
-            if isinstance(command, str):
-                raise ValueError(
-                    f"[{index}] is a shell string {command!r}; give an argv list such as "
-                    f"{command.split()!r}"
-                )
-            if not isinstance(command, list) or not command:
-                raise ValueError(f"[{index}] must be a non-empty list of strings")
-            if not all(isinstance(arg, str) for arg in command):
-                raise ValueError(f"[{index}] must hold strings only")
-        return value
+        return check_argv_lists(value, "verification_plan")
 
     def paths(self) -> list[str]:
         """The distinct paths the edits touch, in first-mention order."""
