@@ -16,6 +16,7 @@ from bridge.cli.options import json_option, project_option
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path, verify_and_load
 from runtime.eventlog import verify_log as verify
+from runtime.events import Event
 from runtime.explain import explain
 from runtime.projections import (
     MISSION_SUMMARY,
@@ -30,13 +31,12 @@ from runtime.projections import (
 from runtime.record import reduce
 
 _PROJECT = project_option("the project folder that holds .codex-oss/")
-_JSON = json_option
 
 
 @click.command("verify-log")
 @click.argument("target")
 @_PROJECT
-@_JSON
+@json_option
 def verify_log(target: str, project: Path, as_json: bool) -> None:
     """Check the hash chain of a run's log: TARGET is a run id, a run folder or a log file."""
     path = _log_path(project, target)
@@ -56,7 +56,7 @@ def verify_log(target: str, project: Path, as_json: bool) -> None:
 @click.command("show-summary")
 @click.argument("mission_id", required=False)
 @_PROJECT
-@_JSON
+@json_option
 def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's summary (the most recent mission when MISSION_ID is left out)."""
     directory = _mission_folder(project, mission_id)
@@ -69,7 +69,7 @@ def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
 @click.command("show-trace")
 @click.argument("mission_id", required=False)
 @_PROJECT
-@_JSON
+@json_option
 def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's trace, one line per event (the most recent mission by default)."""
     directory = _mission_folder(project, mission_id)
@@ -89,7 +89,7 @@ def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
 @click.command("audit-mission")
 @click.argument("mission_id")
 @_PROJECT
-@_JSON
+@json_option
 def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
     """Audit a mission: log chain, projection drift against the log, artifacts present."""
     try:
@@ -137,7 +137,7 @@ def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]
     return [chain, drift, artifacts]
 
 
-def _artifact_problems(directory: Path, events: list[Any]) -> list[str]:
+def _artifact_problems(directory: Path, events: list[Event]) -> list[str]:
     """Patch artifacts the log says exist must exist and hash to what the log recorded."""
     record = reduce(events)
     problems: list[str] = []
@@ -219,7 +219,7 @@ def _first_mission_id(path: Path) -> str | None:
 @click.command("explain")
 @click.argument("mission_id", required=False)
 @_PROJECT
-@_JSON
+@json_option
 def explain_mission(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Say why a mission ended the way it did, from its log (the most recent by default)."""
     directory = _mission_folder(project, mission_id)

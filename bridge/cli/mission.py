@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from bridge.cli.mission_run import run_command
+from bridge.cli.options import json_option
 from runtime.handoff import (
     CLOSE_TAG,
     OPEN_TAG,
@@ -96,7 +97,7 @@ def schema_command() -> None:
 
 @click.command("validate-handoff")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@json_option
 def validate_handoff(file: Any, as_json: bool) -> None:
     """Check the handoff in FILE ('-' for stdin): a text, a Responses body or an input list.
 
@@ -160,7 +161,7 @@ def _describe(compiled: CompiledMission) -> str:
     return "\n".join(lines)
 
 
-def _fail(as_json: bool, stage: str, code: str, errors: list[str]) -> Any:
+def _fail(as_json: bool, stage: str, code: str, errors: list[str]) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"ok": False, "stage": stage, "code": code, "errors": errors}))
     else:
