@@ -17,7 +17,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -227,24 +227,15 @@ class _Step:
                     redactor=self.redactor,
                     pgid_file=pgid_file_for(self.project_root, self.mission.mission_id),
                 )
-                self.record(
-                    VerificationRan(
-                        argv=result.argv,
-                        exit_code=result.exit_code,
-                        timed_out=result.timed_out,
-                        duration_ms=result.duration_ms,
-                        output=result.output,
-                    )
+                summary = VerificationSummary(
+                    result.argv,
+                    result.exit_code,
+                    result.timed_out,
+                    result.duration_ms,
+                    result.output,
                 )
-                results.append(
-                    VerificationSummary(
-                        result.argv,
-                        result.exit_code,
-                        result.timed_out,
-                        result.duration_ms,
-                        result.output,
-                    )
-                )
+                self.record(VerificationRan(**asdict(summary)))
+                results.append(summary)
             packet.verification = results
             self._record_rollback(packet)
             failed = [r for r in results if not r.passed]
