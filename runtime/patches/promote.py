@@ -149,11 +149,11 @@ def promote(
             )
         diff = _artifact(root, mission_id, PATCH_FILE, record.diff_sha256)
         _expect_state(root, record.base_sha256, "changed_base", "changed since verification")
-        _apply(root, diff, check_only=True, code="conflict")
+        _apply(root, diff, check_only=True)
         result = _result(mission_id, log_path, record, "promote", dry_run)
         if dry_run:
             return result
-        _apply(root, diff, check_only=False, code="conflict")
+        _apply(root, diff, check_only=False)
         _expect_state(root, record.result_sha256, "apply_mismatch", "not as verified after apply")
         with MissionEventLog.open(log_path) as log:
             event = log.append(
@@ -177,11 +177,11 @@ def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> P
             raise PromotionRefused("not_promoted", "the mission's patch is not promoted")
         rollback_diff = _artifact(root, mission_id, ROLLBACK_FILE, record.rollback_sha256)
         _expect_state(root, record.result_sha256, "changed_since_promotion", "edited since")
-        _apply(root, rollback_diff, check_only=True, code="conflict")
+        _apply(root, rollback_diff, check_only=True)
         result = _result(mission_id, log_path, record, "rollback", dry_run)
         if dry_run:
             return result
-        _apply(root, rollback_diff, check_only=False, code="conflict")
+        _apply(root, rollback_diff, check_only=False)
         _expect_state(root, record.base_sha256, "apply_mismatch", "not restored by rollback")
         with MissionEventLog.open(log_path) as log:
             event = log.append(
@@ -263,11 +263,11 @@ def _current_sha(root: Path, relative: str) -> str | None:
     return sha256_hex(target.read_bytes())
 
 
-def _apply(root: Path, diff: str, *, check_only: bool, code: str) -> None:
+def _apply(root: Path, diff: str, *, check_only: bool) -> None:
     args = ["apply", "--whitespace=nowarn", *(["--check"] if check_only else []), "-"]
     result = run_git(args, root, diff)
     if result.returncode != 0:
-        raise PromotionRefused(code, f"git apply refused: {result.stderr.strip()[:2000]}")
+        raise PromotionRefused("conflict", f"git apply refused: {result.stderr.strip()[:2000]}")
 
 
 def _result(
