@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,23 +291,24 @@ def test_garbage_line_is_bad_json_and_not_also_deleted(tmp_path: Path) -> None:
     assert [(p.kind, p.line) for p in verify_log(log.path).problems] == [("bad_json", 2)]
 
 
-def test_unknown_event_type_is_reported(tmp_path: Path) -> None:
-    log = _log_with(tmp_path, 1)
+def _append_hashed_copy(log: MissionEventLog, **changes: Any) -> None:
+    """Append a copy of event 1 as seq 2, changed and correctly hashed: only its content lies."""
     body = load_events(log.path)[0].body()
-    body.update(seq=2, event_type="SomethingNew", prev_hash=log.head_hash)
+    body.update(seq=2, prev_hash=log.head_hash, **changes)
     body["event_hash"] = hash_event_body(body)
     with open(log.path, "a", encoding="utf-8") as handle:
         handle.write(canonical_json(body) + "\n")
+
+
+def test_unknown_event_type_is_reported(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 1)
+    _append_hashed_copy(log, event_type="SomethingNew")
     assert _kinds(log.path) == {"unknown_event"}
 
 
 def test_payload_that_breaks_its_model_is_invalid_payload(tmp_path: Path) -> None:
     log = _log_with(tmp_path, 1)
-    body = load_events(log.path)[0].body()
-    body.update(seq=2, prev_hash=log.head_hash, payload={"text": "x", "surprise": 1})
-    body["event_hash"] = hash_event_body(body)
-    with open(log.path, "a", encoding="utf-8") as handle:
-        handle.write(canonical_json(body) + "\n")
+    _append_hashed_copy(log, payload={"text": "x", "surprise": 1})
     problems = verify_log(log.path).problems
     assert [p.kind for p in problems] == ["invalid_payload"]
     assert "surprise" in problems[0].message
@@ -314,11 +316,7 @@ def test_payload_that_breaks_its_model_is_invalid_payload(tmp_path: Path) -> Non
 
 def test_event_of_another_run_is_foreign(tmp_path: Path) -> None:
     log = _log_with(tmp_path, 1)
-    body = load_events(log.path)[0].body()
-    body.update(seq=2, prev_hash=log.head_hash, run_id="run-other")
-    body["event_hash"] = hash_event_body(body)
-    with open(log.path, "a", encoding="utf-8") as handle:
-        handle.write(canonical_json(body) + "\n")
+    _append_hashed_copy(log, run_id="run-other")
     assert _kinds(log.path) == {"foreign_event"}
 
 
