@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import git
-
+from pytest_opencode_bridge.harness import make_git_project
 from runtime.canonical import sha256_hex
 from runtime.mission import MissionV1, Tier, compile_mission, template
 
@@ -61,21 +60,9 @@ FIXTURE_FILES = {
 }
 
 
-def make_fixture_repo(root: Path, files: dict[str, str] | None = None) -> Path:
-    """A git repository at ``root`` holding ``files`` in one commit."""
-    root.mkdir(parents=True, exist_ok=True)
-    for relative, text in (files or FIXTURE_FILES).items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    repo = git.Repo.init(root)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Fixture")
-        config.set_value("user", "email", "fixture@example.invalid")
-        config.set_value("commit", "gpgsign", "false")
-    repo.git.add("--all")
-    repo.git.commit("-q", "-m", "fixture")
-    return root
+def make_fixture_repo(root: Path) -> Path:
+    """A git repository at ``root`` holding FIXTURE_FILES in one commit."""
+    return make_git_project(root, FIXTURE_FILES)
 
 
 def workspace_snapshot(root: Path) -> dict[str, Any]:
