@@ -28,8 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import git
-
+from pytest_opencode_bridge.harness import make_git_project
 from runtime.eventlog import MissionEventLog, new_run_id
 from runtime.mission import Tier, compile_mission, template
 from runtime.patches.build import build_patch
@@ -58,16 +57,7 @@ def intent_for(text: str) -> dict[str, Any]:
 
 
 def project(root: Path, text: str) -> Path:
-    (root / "pkg").mkdir(parents=True)
-    (root / "pkg/big.py").write_text(text)
-    (root / ".gitignore").write_text(".codex-oss/\n")
-    repo = git.Repo.init(root)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "bench")
-        config.set_value("user", "email", "bench@example.invalid")
-    repo.git.add("--all")
-    repo.git.commit("-q", "-m", "bench")
-    return root
+    return make_git_project(root, {"pkg/big.py": text, ".gitignore": ".codex-oss/\n"})
 
 
 def median_ms(action: Callable[[], Any], repeat: int) -> float:
