@@ -100,6 +100,10 @@ def _stat_table(policy: ScopePolicy, view: GitView, stats: list[tuple[str, str, 
     return "\n".join(lines) + "\n"
 
 
+# ``git diff`` as numstat rows that :func:`numstat` parses: no renames, no external diff
+# drivers or textconv filters (a repository's config must not run programs for a query).
+_NUMSTAT_DIFF = ("diff", "--numstat", "-z", "--no-renames", "--no-ext-diff", "--no-textconv")
+
 _REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^\-]*$")
 
 
@@ -186,17 +190,7 @@ class GitView:
                 "unknown_rev", f"rev {rev!r} does not name a commit in this repository."
             ) from None
         if commit.parents:
-            out = self._run(
-                "diff",
-                "--numstat",
-                "-z",
-                "--no-renames",
-                "--no-ext-diff",
-                "--no-textconv",
-                commit.parents[0].hexsha,
-                commit.hexsha,
-                "--",
-            )
+            out = self._run(*_NUMSTAT_DIFF, commit.parents[0].hexsha, commit.hexsha, "--")
         else:
             out = self._run(
                 "diff-tree",
@@ -230,17 +224,7 @@ class GitView:
             if relative != "."
             else (self.prefix.rstrip("/") or ".")
         )
-        out = self._run(
-            "diff",
-            "--numstat",
-            "-z",
-            "--no-renames",
-            "--no-ext-diff",
-            "--no-textconv",
-            "HEAD",
-            "--",
-            ":(literal)" + pathspec,
-        )
+        out = self._run(*_NUMSTAT_DIFF, "HEAD", "--", ":(literal)" + pathspec)
         return numstat(out)
 
 
