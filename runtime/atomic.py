@@ -31,8 +31,13 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    with contextlib.suppress(OSError):  # the rename itself must reach the disk too
-        fd = os.open(path.parent, os.O_RDONLY)
+    fsync_dir(path.parent)  # the rename itself must reach the disk too
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a folder's entries (a new or renamed file) to disk, where the system allows it."""
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from runtime.atomic import fsync_dir
 from runtime.canonical import tagged_sha256
 from runtime.events import (
     PAYLOAD_TYPES,
@@ -148,7 +149,7 @@ class MissionEventLog:
         if os.fstat(fd).st_size:
             os.close(fd)
             raise EventLogError(f"run {run_id} already has an event log; use a new run id")
-        _fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
+        fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
         return cls(path, run_id, mission_id, fd, _Head())
 
     @classmethod
@@ -586,15 +587,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -83,7 +83,7 @@ def compile_command(file: Any, handoff: bool, as_json: bool) -> None:
     """Validate FILE as MissionV1 ('-' for stdin) and resolve its budgets against the tier."""
     text = file.read()
     try:
-        data = _handoff_of(text) if handoff else _json_of(text)
+        data = _handoff_of(text) if handoff else _json_of(text, as_json)
     except HandoffError as exc:
         _fail(as_json, "handoff", exc.code, [exc.message])
     _report_compiled(data, as_json)
@@ -125,11 +125,11 @@ def _handoff_of(text: str) -> dict[str, Any]:
     return extract_handoff_from_text(text)
 
 
-def _json_of(text: str) -> Any:
+def _json_of(text: str, as_json: bool) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        _fail(False, "mission", "malformed_json", [f"the file is not JSON: {exc}"])
+        _fail(as_json, "mission", "malformed_json", [f"the file is not JSON: {exc}"])
 
 
 def _report_compiled(data: Any, as_json: bool) -> None:

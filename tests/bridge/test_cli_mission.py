@@ -90,6 +90,9 @@ def test_compile_of_non_json_exits_1(tmp_path: Path) -> None:
     path.write_text("not json")
     code, output = _run("mission", "compile", str(path))
     assert code == 1 and "malformed_json" in output
+    code, output = _run("mission", "compile", str(path), "--json")
+    assert code == 1
+    assert json.loads(output)["errors"][0].startswith("the file is not JSON")
 
 
 def test_compile_handoff_reads_a_block(tmp_path: Path) -> None:
