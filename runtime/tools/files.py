@@ -32,7 +32,10 @@ class RedactedFiles:
 
     def text(self, absolute: Path, relative: str, limit: int) -> str:
         """The file's text with secrets redacted (whole file, so multi-line blocks are seen)."""
-        raw, key = read_regular_file(absolute, relative, limit)
+        return self.redacted(*read_regular_file(absolute, relative, limit))
+
+    def redacted(self, raw: str, key: tuple[str, int, int]) -> str:
+        """``raw`` (a file's text as :func:`read_regular_file` returned it) redacted, cached."""
         cached = self._cache.get(key)
         if cached is None:
             cached = self.redactor.redact(raw).text

@@ -83,7 +83,7 @@ def grep(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
                 stopped = "scan limit reached"
                 break
             try:
-                raw, _ = read_regular_file(absolute, relative, MAX_GREP_FILE_BYTES)
+                raw, key = read_regular_file(absolute, relative, MAX_GREP_FILE_BYTES)
             except ToolRefused:
                 continue  # binary, too large, unreadable: a search skips it quietly
             scanned_files += 1
@@ -91,7 +91,7 @@ def grep(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
             if not pattern.may_match(raw, deadline):
                 continue
             # Match on the redacted text, so a pattern cannot probe a secret's value.
-            lines = split_lines(box.files.text(absolute, relative, MAX_GREP_FILE_BYTES))
+            lines = split_lines(box.files.redacted(raw, key))
             numbers = [i for i, line in enumerate(lines) if pattern.search_line(line, deadline)]
             if not numbers:
                 continue
