@@ -53,6 +53,11 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
 def sleeper(children: list[subprocess.Popen[bytes]], *extra: str) -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-c", SLEEP, *extra])
     children.append(child)
+    # Until the child has exec'd, /proc shows the forking test's command line, not its own.
+    deadline = time.monotonic() + 5
+    cmdline = Path(f"/proc/{child.pid}/cmdline")
+    while SLEEP.encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.005)
     return child
 
 
