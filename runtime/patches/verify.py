@@ -115,15 +115,7 @@ async def run_verification(
     with tempfile.TemporaryFile() as sink:
         try:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    str(PARENT_GUARD),
-                    str(os.getpid()),
-                    program,
-                    *argv[1:],
-                ],
+                [*guarded_by_parent(), program, *argv[1:]],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
