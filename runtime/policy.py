@@ -99,10 +99,6 @@ class ResolvedPath:
     relative: str
     absolute: Path
 
-    @property
-    def is_dir(self) -> bool:
-        return self.absolute.is_dir()
-
 
 class ScopePolicy:
     """Scope decisions for one mission in one project."""
