@@ -18,6 +18,7 @@ from runtime.tools import (
     compile_search_pattern,
     normalise_arguments,
 )
+from runtime.tools.caps import DEFAULT_READ_LINES
 from runtime.tools.read import line_window
 
 SECRET = "sk-proj-" + "Zq8XvT3LmN0pR5sW7yA2bC4dE6fG"
@@ -206,7 +207,8 @@ def test_files_inspected_budget(project: Path):
     observed(box.run(1, "read", {"path": "src/app.py"}))
     observed(box.run(2, "read", {"path": "src/app.py", "start_line": 2}))  # same file again
     denial = refused(box.run(3, "read", {"path": "src/config.py"}), "budget_exhausted")
-    assert "max_files_to_inspect" not in denial.message or "1 files" in denial.message
+    assert "at most 1 files" in denial.message
+    assert "'src/config.py'" in denial.message
     assert box.files_inspected == 1
     assert box.inspected_paths == ("src/app.py",)
 
@@ -233,8 +235,14 @@ def test_line_window_never_exceeds_the_cap_and_names_the_last_line():
 
 
 def test_read_without_end_line_says_the_file_goes_on(project: Path):
+    (project / "src" / "long.txt").write_text("x\n" * (DEFAULT_READ_LINES + 5))
     box = toolbox(project)
-    result = observed(box.run(1, "read", {"path": "src/app.py", "start_line": 99}))
+    window = observed(box.run(1, "read", {"path": "src/long.txt"}))
+    assert (window.start_line, window.end_line) == (1, DEFAULT_READ_LINES)
+    assert not window.truncated  # the default window was shown whole; the file goes on
+    assert window.output.endswith(f"continue with read start_line={DEFAULT_READ_LINES + 1}]\n")
+    # A window that reaches the end of the file says nothing more.
+    result = observed(box.run(2, "read", {"path": "src/app.py", "start_line": 99}))
     assert (result.start_line, result.end_line) == (99, 100)
     assert "[shown" not in result.output
 
