@@ -27,6 +27,7 @@ from bridge.responses import (
     usage_object,
 )
 from bridge.translate import ChatRequest, ToolMap, TranslationError, output_items, to_chat
+from runtime.completions import merge_tool_call
 from runtime.registry import Resolution
 from runtime.upstream import UpstreamError
 
@@ -300,7 +301,7 @@ class ChunkRelay:
                     self.message_open = True
                 out.append(self.events.text_delta(text))
             for call in delta.get("tool_calls") or ():
-                self._add_call_piece(call)
+                merge_tool_call(self.calls, call)
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -328,19 +329,6 @@ class ChunkRelay:
         self.reasoning_sent = True
         (item,) = output_items(None, "".join(self.reasoning), None, self.tools)
         return self.events.item(item)
-
-    def _add_call_piece(self, piece: dict[str, Any]) -> None:
-        index = piece.get("index", len(self.calls))
-        call = self.calls.setdefault(
-            index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-        )
-        if piece.get("id"):
-            call["id"] = piece["id"]
-        function = piece.get("function") or {}
-        if function.get("name"):
-            call["function"]["name"] += function["name"]
-        if function.get("arguments"):
-            call["function"]["arguments"] += function["arguments"]
 
 
 # ---------------------------------------------------------------------------------------------

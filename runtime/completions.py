@@ -27,6 +27,7 @@ __all__ = [
     "decode_json",
     "encode_json",
     "error_message",
+    "merge_tool_call",
     "parse_completion",
     "request_payload",
     "retry_after_seconds",
@@ -174,7 +175,7 @@ def assemble_chunks(chunks: list[dict[str, Any]], profile: Profile) -> ChatResul
             if piece:
                 reasoning.append(piece)
             for fragment in delta.get("tool_calls") or ():
-                _merge_tool_call(calls, fragment)
+                merge_tool_call(calls, fragment)
             if choice.get("finish_reason"):
                 finish_reason = choice["finish_reason"]
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
@@ -202,7 +203,8 @@ def assemble_chunks(chunks: list[dict[str, Any]], profile: Profile) -> ChatResul
     )
 
 
-def _merge_tool_call(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
+def merge_tool_call(calls: dict[int, dict[str, Any]], fragment: dict[str, Any]) -> None:
+    """Fold one streamed ``tool_calls`` fragment into ``calls`` (by index)."""
     index = fragment.get("index", len(calls))
     call = calls.setdefault(
         index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
