@@ -111,7 +111,6 @@ class ScopePolicy:
     ):
         self.project_root = Path(os.path.realpath(project_root))
         self._given_root = Path(os.path.abspath(project_root))
-        self.mission = mission
         self.scope: tuple[str, ...] = tuple(
             dict.fromkeys([*mission.allowed_roots, *mission.allowed_paths])
         )
