@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from runtime.mission import MissionV1
+from runtime.patches.worktree import WORKTREES_DIR
 from runtime.redact import Redactor
 
 MAX_OUTPUT_BYTES = 16_384
@@ -35,7 +36,6 @@ PARENT_GUARD = Path(__file__).with_name("parent_guard.py")
 # Where a running command's process group is recorded, so a later run can kill what a killed
 # bridge left behind: .codex-oss/run/verify-<mission_id>.pgid
 PGID_DIR = Path(".codex-oss") / "run"
-WORKTREES_DIR = Path(".codex-oss") / "worktrees"
 # The only variables a verification command inherits: enough to find programs and speak UTF-8.
 # Everything else (upstream keys, proxy keys, tokens of the user's shell) stays behind.
 PASSED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")

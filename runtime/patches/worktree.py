@@ -16,9 +16,9 @@ from pathlib import Path
 import git
 
 from runtime.mission import is_within
+from runtime.patches.validate import RESERVED_ROOTS
 
 WORKTREES_DIR = Path(".codex-oss") / "worktrees"
-RESERVED_ROOTS = (".git", ".codex-oss")
 
 
 class WorktreeError(RuntimeError):
