@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ import httpx
 
 from runtime.actions import ActionParseError, action_schema, parse_action
 from runtime.local_model import SERVED_MODEL_NAME, start_local_model, stop_local_model
+from runtime.processes import free_port
 
 BASELINE_LOAD_S = 3.0
 BASELINE_MS_PER_TOKEN = 8.5
@@ -60,7 +60,7 @@ def main() -> None:
         project = Path(tmp)
         started = time.perf_counter()
         status = start_local_model(
-            project, base_url=f"http://127.0.0.1:{_free_port()}/v1", threads=args.threads
+            project, base_url=f"http://127.0.0.1:{free_port()}/v1", threads=args.threads
         )
         load_s = time.perf_counter() - started
         try:
@@ -132,12 +132,6 @@ def _run_turns(
         except ActionParseError:
             pass
     return ms_per_token, json_ok, action_ok
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

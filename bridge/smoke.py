@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from bridge.demo import MissionAnswer, MissionStreamError, stream_mission
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
+from runtime.processes import free_port
 from runtime.registry import LOCAL_MODEL_ID
 
 __all__ = ["CheckStatus", "SmokeCheck", "codex_exec", "find_codex", "run_native_polish"]
@@ -102,7 +102,7 @@ def run_native_polish(
             on_check(check)
 
     root = Path(tempfile.mkdtemp(prefix="codex-oss-smoke-", dir=workdir))
-    run = _Run(root, root / "adder", root / "codex-home", _free_port())
+    run = _Run(root, root / "adder", root / "codex-home", free_port())
     try:
         make_git_project(run.project, PROJECT_FILES)
         run.codex_home.mkdir()
@@ -485,9 +485,3 @@ def _codex_version(codex: Path) -> str:
 def _tail(text: str, limit: int = 400) -> str:
     text = text.strip()
     return text[-limit:] if text else "(no output)"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

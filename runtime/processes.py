@@ -28,6 +28,7 @@ __all__ = [
     "ProcessFiles",
     "StopResult",
     "cmdline_has_mark",
+    "free_port",
     "is_ours",
     "listening_inodes",
     "log_tail",
@@ -218,6 +219,13 @@ def terminate(pid: int, timeout: float, kill_wait: float = 5.0) -> bool:
         os.kill(pid, signal.SIGKILL)
     _wait_gone(pid, kill_wait)
     return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def port_in_use(host: str, port: int) -> bool:

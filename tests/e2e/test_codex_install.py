@@ -5,7 +5,6 @@ that spawns an installed role gets the role's answer back through the bridge."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from bridge.app import ServerThread, create_app
 from bridge.daemon import bridge_settings
 from bridge.smoke import codex_exec
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from runtime.processes import free_port
 
 pytestmark = pytest.mark.codex
 
@@ -60,7 +60,7 @@ def installed(codex_bin: Path, tmp_path: Path) -> Iterator[InstalledRig]:
     (home / "config.toml").write_text(
         f'# my own Codex settings\n[projects."{project}"]\ntrust_level = "trusted"\n'
     )
-    port = _free_port()
+    port = free_port()
     codex_oss = [sys.executable, "-c", "from bridge.cli import main; main()"]
     options = ["--project", str(project), "--codex-home", str(home), "--port", str(port)]
     done = subprocess.run(
@@ -127,9 +127,3 @@ def test_parent_gets_the_answer_of_an_installed_role(installed: InstalledRig):
     last_parent = installed.upstream.chat_requests("e2e-parent")[-1]
     parent_text = "\n".join(str(m.get("content")) for m in last_parent.body["messages"])
     assert "CHILD SAYS SEVEN" in parent_text
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

