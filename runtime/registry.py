@@ -4,17 +4,22 @@ Aliases (DESIGN.md, fixed): ``mission-a<2..6>-<profile>`` runs a mission on a pr
 ``ocg-<model>`` is a raw passthrough to upstream model ``<model>``; GPT names are refused
 unless ``GPT_MODEL_STRATEGY=passthrough``. ``MODEL_MAP_JSON`` overrides upstream model ids
 and ``FALLBACK_MODEL_MAP_JSON`` the fallback chains; both take an alias or a profile name as
-key. Resolution is pure: no I/O, so admission can be decided and tested without a server.
+key. Profiles are data: a ``MODEL_MAP_JSON`` key that names no built-in profile adds one
+(``{"qwen": "qwen3.6-plus"}`` serves ``mission-a<2..6>-qwen``), and an object value also sets
+its fallbacks, the tiers it may run, its strength and whether it honours ``json_schema``.
+Resolution is pure: no I/O, so admission can be decided and tested without a server.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.events import Route
-from runtime.mission import Tier
+from runtime.mission import Tier, describe_validation_errors
 from runtime.settings import GptStrategy, Settings
 
 __all__ = [
@@ -24,12 +29,14 @@ __all__ = [
     "AdmissionError",
     "ModelRegistry",
     "Profile",
+    "ProfileConfig",
     "RegistryConfigError",
     "Resolution",
 ]
 
 MISSION_PREFIX = "mission-"
 RAW_PREFIX = "ocg-"
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 MISSION_ALIAS = re.compile(r"^mission-a(?P<tier>[2-6])-(?P<profile>[a-z0-9][a-z0-9._-]*)$")
 # Names the OpenAI catalog owns; sending them upstream would reach the wrong vendor.
 GPT_NAME = re.compile(r"^(gpt-|chatgpt-|codex-|o[134]($|-))", re.IGNORECASE)
@@ -49,6 +56,7 @@ class Profile:
     upstream_model: str
     supports_json_schema: bool
     strength: int  # higher = stronger; a fallback to a lower strength is a weaker fallback
+    tiers: frozenset[Tier] = frozenset(Tier)  # the mission tiers this profile may run
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,29 @@ class RegistryConfigError(ValueError):
     """``MODEL_MAP_JSON`` or ``FALLBACK_MODEL_MAP_JSON`` holds something unusable."""
 
 
+class ProfileConfig(BaseModel):
+    """A profile as ``MODEL_MAP_JSON`` may state it: a model id alone, or this object."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(default=None, description="upstream model id")
+    fallbacks: list[str] | None = Field(
+        default=None, description="profiles or ocg-<model> tried in order when it fails"
+    )
+    tiers: list[Tier] | None = Field(default=None, description="mission tiers it may run")
+    strength: int | None = Field(default=None, ge=1, le=9, description="1 weak .. 9 strong")
+    json_schema: bool | None = Field(
+        default=None, description="whether the upstream honours response_format json_schema"
+    )
+
+
 @dataclass(frozen=True)
 class _ProfileSpec:
     upstream_model: str
     supports_json_schema: bool
     strength: int
     local: bool = False
+    tiers: frozenset[Tier] = frozenset(Tier)
 
 
 # The built-in profiles. OpenCode Go's DeepSeek and Kimi endpoints honour json_object but not
@@ -110,7 +135,9 @@ _PROFILE_SPECS: dict[str, _ProfileSpec] = {
     "flash": _ProfileSpec("deepseek-v4-flash", supports_json_schema=False, strength=2),
     "local": _ProfileSpec(LOCAL_MODEL_ID, supports_json_schema=True, strength=1, local=True),
 }
-PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILE_SPECS)
+PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILE_SPECS)  # the built-in ones
+# A profile added by MODEL_MAP_JSON: same upstream and key as the built-in remote profiles.
+_ADDED_PROFILE = _ProfileSpec("", supports_json_schema=False, strength=2)
 
 # Strong profiles fall back to their peer first, then to the cheaper one. The local model is
 # the offline default: it has nowhere to fall back to and nothing falls back onto it silently.
@@ -129,11 +156,21 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._model_map = dict(settings.MODEL_MAP_JSON)
         self._fallback_map = {k: list(v) for k, v in settings.FALLBACK_MODEL_MAP_JSON.items()}
-        self._profiles = {name: self._build_profile(name) for name in _PROFILE_SPECS}
-        self._by_upstream_model = {p.upstream_model: p for p in self._profiles.values()}
+        self._model_map: dict[str, str] = {}  # alias or profile -> upstream model id
+        specs = dict(_PROFILE_SPECS)
+        for key, value in settings.MODEL_MAP_JSON.items():
+            self._read_model_map_entry(key, value, specs)
+        self._profiles = {name: self._build_profile(name, spec) for name, spec in specs.items()}
+        self._by_upstream_model: dict[str, Profile] = {}
+        for profile in self._profiles.values():
+            self._by_upstream_model.setdefault(profile.upstream_model, profile)
         self._check_overrides()
+
+    @property
+    def profile_names(self) -> tuple[str, ...]:
+        """Every profile: the built-in ones, then those ``MODEL_MAP_JSON`` added."""
+        return tuple(self._profiles)
 
     # -- public -------------------------------------------------------------------------
 
@@ -155,7 +192,7 @@ class ModelRegistry:
             raise AdmissionError(
                 "unknown_model_alias",
                 f"model {alias!r} is not a mission alias: use mission-a<2..6>-<profile> with "
-                f"a profile of {', '.join(PROFILE_NAMES)}; " + self._valid_aliases_hint(),
+                f"a profile of {', '.join(self._profiles)}; " + self._valid_aliases_hint(),
             )
         raise AdmissionError(
             "unknown_model_alias",
@@ -164,16 +201,21 @@ class ModelRegistry:
 
     def aliases(self) -> list[str]:
         """Every alias worth listing in ``GET /v1/models``: mission aliases, then raw ones."""
-        missions = [f"mission-a{t}-{p}" for p in PROFILE_NAMES for t in range(2, 7)]
+        missions = [
+            f"mission-{tier.value.lower()}-{profile.name}"
+            for profile in self._profiles.values()
+            for tier in Tier
+            if tier in profile.tiers
+        ]
         return [*missions, *self._raw_aliases()]
 
     def profile(self, name: str) -> Profile:
-        """A built-in profile by name (with ``MODEL_MAP_JSON`` applied)."""
+        """A profile by name (with ``MODEL_MAP_JSON`` applied)."""
         try:
             return self._profiles[name]
         except KeyError:
             raise KeyError(
-                f"unknown profile {name!r}; profiles are {', '.join(PROFILE_NAMES)}"
+                f"unknown profile {name!r}; profiles are {', '.join(self._profiles)}"
             ) from None
 
     # -- resolution ---------------------------------------------------------------------
@@ -183,9 +225,19 @@ class ModelRegistry:
             raise AdmissionError(
                 "unknown_model_alias",
                 f"model {alias!r} names unknown profile {profile_name!r}; profiles are "
-                f"{', '.join(PROFILE_NAMES)}; " + self._valid_aliases_hint(),
+                f"{', '.join(self._profiles)} (MODEL_MAP_JSON can add one, e.g. "
+                f'{{"{profile_name}": "<upstream model>"}}); ' + self._valid_aliases_hint(),
             )
-        primary = self._with_alias_model(self._profiles[profile_name], alias)
+        profile = self._profiles[profile_name]
+        if tier not in profile.tiers:
+            allowed = ", ".join(t.value for t in Tier if t in profile.tiers)
+            raise AdmissionError(
+                "tier_not_allowed_for_profile",
+                f"model {alias!r}: profile {profile_name!r} may run tiers {allowed} only "
+                f'(its MODEL_MAP_JSON entry sets "tiers"); use one of those tiers or '
+                "another profile",
+            )
+        primary = self._with_alias_model(profile, alias)
         chain = self._chain(alias, primary)
         return Resolution(kind="mission", alias=alias, tier=tier, chain=chain)
 
@@ -241,8 +293,58 @@ class ModelRegistry:
 
     # -- profiles -----------------------------------------------------------------------
 
-    def _build_profile(self, name: str) -> Profile:
-        spec = _PROFILE_SPECS[name]
+    def _read_model_map_entry(self, key: str, value: Any, specs: dict[str, _ProfileSpec]) -> None:
+        """Fold one ``MODEL_MAP_JSON`` entry into the model map and the profile specs."""
+        if isinstance(value, str):
+            self._model_map[key] = value
+            if key not in specs and self._is_new_profile_name(key):
+                specs[key] = replace(_ADDED_PROFILE, upstream_model=value)
+            return
+        if not isinstance(value, dict):
+            raise RegistryConfigError(
+                f"MODEL_MAP_JSON[{key!r}] must be an upstream model id or an object such as "
+                '{"model": "qwen3.6-plus", "tiers": ["A2", "A3"]}'
+            )
+        if key not in specs and not self._is_new_profile_name(key):
+            raise RegistryConfigError(
+                f"MODEL_MAP_JSON[{key!r}]: only a profile takes an object; an alias takes "
+                "an upstream model id"
+            )
+        try:
+            config = ProfileConfig.model_validate(value)
+        except ValidationError as exc:
+            details = "; ".join(describe_validation_errors(exc))
+            raise RegistryConfigError(f"MODEL_MAP_JSON[{key!r}]: {details}") from None
+        base = specs.get(key)
+        if base is None and config.model is None:
+            raise RegistryConfigError(
+                f"MODEL_MAP_JSON[{key!r}] adds a profile and needs its upstream model: "
+                '{"model": "<upstream model id>"}'
+            )
+        base = base or _ADDED_PROFILE
+        if config.model is not None:
+            self._model_map[key] = config.model
+        if config.fallbacks is not None:
+            self._fallback_map.setdefault(key, list(config.fallbacks))
+        specs[key] = replace(
+            base,
+            upstream_model=config.model or base.upstream_model,
+            supports_json_schema=(
+                base.supports_json_schema if config.json_schema is None else config.json_schema
+            ),
+            strength=base.strength if config.strength is None else config.strength,
+            tiers=base.tiers if config.tiers is None else frozenset(config.tiers),
+        )
+
+    @staticmethod
+    def _is_new_profile_name(key: str) -> bool:
+        return (
+            bool(PROFILE_NAME.match(key))
+            and not key.startswith((MISSION_PREFIX, RAW_PREFIX))
+            and key != GPT_PROFILE
+        )
+
+    def _build_profile(self, name: str, spec: _ProfileSpec) -> Profile:
         s = self._settings
         base_url, key = (
             (s.LOCAL_MODEL_BASE_URL, None)
@@ -256,6 +358,7 @@ class ModelRegistry:
             upstream_model=self._model_map.get(name, spec.upstream_model),
             supports_json_schema=spec.supports_json_schema,
             strength=spec.strength,
+            tiers=spec.tiers,
         )
 
     def _raw_profile(self, model: str) -> Profile:
@@ -296,14 +399,15 @@ class ModelRegistry:
                 if name not in self._profiles and not raw_ok:
                     raise RegistryConfigError(
                         f"FALLBACK_MODEL_MAP_JSON[{key!r}][{i}] = {name!r} is neither a profile "
-                        f"({', '.join(PROFILE_NAMES)}) nor ocg-<upstream model>"
+                        f"({', '.join(self._profiles)}) nor ocg-<upstream model>"
                     )
 
     def _check_override_key(self, setting: str, key: str) -> None:
         if not self._is_override_key(key):
             raise RegistryConfigError(
-                f"{setting} key {key!r} is neither a profile ({', '.join(PROFILE_NAMES)}) "
-                "nor an alias (mission-a<2..6>-<profile>, ocg-<model>)"
+                f"{setting} key {key!r} is neither a profile ({', '.join(self._profiles)}) "
+                "nor an alias (mission-a<2..6>-<profile>, ocg-<model>); a new profile is "
+                "added by MODEL_MAP_JSON"
             )
 
     def _is_override_key(self, key: str) -> bool:
@@ -317,11 +421,11 @@ class ModelRegistry:
     def _raw_aliases(self) -> list[str]:
         """The raw passthrough aliases of the built-in profiles (``ocg-local`` last)."""
         raw = [RAW_PREFIX + p.upstream_model for p in self._profiles.values() if p.name != "local"]
-        return [*raw, RAW_PREFIX + "local"]
+        return list(dict.fromkeys([*raw, RAW_PREFIX + "local"]))
 
     def _valid_aliases_hint(self) -> str:
         return (
             "valid aliases: mission-a<2..6>-<profile> for profiles "
-            f"{', '.join(PROFILE_NAMES)} (e.g. mission-a3-kimi), or ocg-<model> for a raw "
+            f"{', '.join(self._profiles)} (e.g. mission-a3-kimi), or ocg-<model> for a raw "
             f"passthrough (e.g. {', '.join(self._raw_aliases())})"
         )

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     PROXY_PORT: int = Field(default=4000, ge=1, le=65535)
     UPSTREAM_BASE_URL: str = OPENCODE_GO_BASE_URL
     OPENCODE_GO_API_KEY: str | None = None
-    MODEL_MAP_JSON: dict[str, str] = Field(default_factory=dict)
+    # A model id per profile or alias; a new key adds a profile (runtime.registry.ProfileConfig).
+    MODEL_MAP_JSON: dict[str, Any] = Field(default_factory=dict)
     FALLBACK_MODEL_MAP_JSON: dict[str, list[str]] = Field(default_factory=dict)
     MAX_GLOBAL_UPSTREAM_CONCURRENCY: int = Field(default=8, ge=1, le=1024)
     MODEL_CONCURRENCY_JSON: dict[str, int] = Field(default_factory=dict)

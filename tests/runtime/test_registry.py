@@ -147,7 +147,12 @@ def test_chain_never_repeats_an_upstream_model() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"MODEL_MAP_JSON": {"mistral": "m"}}, "MODEL_MAP_JSON key 'mistral'"),
+        ({"MODEL_MAP_JSON": {"Mistral Large": "m"}}, "MODEL_MAP_JSON key 'Mistral Large'"),
+        ({"MODEL_MAP_JSON": {"qwen": {"tiers": ["A3"]}}}, r"needs its upstream model"),
+        ({"MODEL_MAP_JSON": {"qwen": {"model": "q", "tier": ["A3"]}}}, r"tier: unknown field"),
+        ({"MODEL_MAP_JSON": {"qwen": {"model": "q", "tiers": ["A9"]}}}, r"\['qwen'\]: tiers"),
+        ({"MODEL_MAP_JSON": {"qwen": 3}}, r"must be an upstream model id or an object"),
+        ({"MODEL_MAP_JSON": {"mission-a3-kimi": {"model": "k"}}}, r"only a profile takes"),
         ({"MODEL_MAP_JSON": {"kimi": "bad id"}}, r"MODEL_MAP_JSON\['kimi'\]"),
         (
             {"FALLBACK_MODEL_MAP_JSON": {"kimi": ["qwen"]}},
@@ -169,3 +174,67 @@ def test_aliases_cover_every_tier_and_profile_and_resolve() -> None:
     assert len(aliases) == len(set(aliases)) == 5 * 4 + 4
     for alias in aliases:
         reg.resolve(alias)  # every advertised alias is admitted
+
+
+def test_model_map_adds_a_profile_whose_aliases_are_served() -> None:
+    reg = registry(MODEL_MAP_JSON='{"qwen": "qwen3.6-plus"}')
+    resolution = reg.resolve("mission-a3-qwen")
+    assert resolution.kind == "mission"
+    assert resolution.primary.name == "qwen"
+    assert resolution.primary.upstream_model == "qwen3.6-plus"
+    assert resolution.primary.base_url == "http://127.0.0.1:9/v1"
+    assert resolution.primary.api_key == "go-key-123456"
+    assert [p.name for p in resolution.chain] == ["qwen"]  # no fallbacks unless stated
+    assert "qwen" in reg.profile_names
+    assert {f"mission-a{t}-qwen" for t in range(2, 7)} <= set(reg.aliases())
+    assert reg.resolve("ocg-qwen3.6-plus").primary.name == "qwen"
+
+
+def test_an_added_profile_object_sets_fallbacks_tiers_strength_and_json_schema() -> None:
+    reg = registry(
+        MODEL_MAP_JSON={
+            "glm": {
+                "model": "glm-5",
+                "fallbacks": ["kimi"],
+                "tiers": ["A2", "A3"],
+                "strength": 3,
+                "json_schema": True,
+            }
+        }
+    )
+    resolution = reg.resolve("mission-a3-glm")
+    assert [p.name for p in resolution.chain] == ["glm", "kimi"]
+    assert resolution.primary.supports_json_schema is True
+    assert resolution.primary.strength == 3
+    aliases = reg.aliases()
+    assert "mission-a2-glm" in aliases and "mission-a3-glm" in aliases
+    assert "mission-a4-glm" not in aliases and "mission-a5-glm" not in aliases
+
+
+def test_a_profile_is_refused_a_tier_it_may_not_run_with_the_reason() -> None:
+    reg = registry(MODEL_MAP_JSON={"glm": {"model": "glm-5", "tiers": ["A2", "A3"]}})
+    with pytest.raises(AdmissionError) as info:
+        reg.resolve("mission-a5-glm")
+    assert info.value.code == "tier_not_allowed_for_profile"
+    assert "A2, A3" in info.value.message
+
+
+def test_a_builtin_profile_object_narrows_its_tiers_and_keeps_its_model() -> None:
+    reg = registry(MODEL_MAP_JSON={"flash": {"tiers": ["A2"]}})
+    assert reg.resolve("mission-a2-flash").primary.upstream_model == "deepseek-v4-flash"
+    with pytest.raises(AdmissionError, match="may run tiers A2 only"):
+        reg.resolve("mission-a3-flash")
+    # A fallback is a profile, not an alias: the tier rule binds the primary only.
+    assert "flash" in [p.name for p in reg.resolve("mission-a3-kimi").chain]
+
+
+def test_fallback_map_may_name_an_added_profile() -> None:
+    reg = registry(
+        MODEL_MAP_JSON={"qwen": "qwen3.6-plus"}, FALLBACK_MODEL_MAP_JSON={"kimi": ["qwen"]}
+    )
+    assert [p.name for p in reg.resolve("mission-a3-kimi").chain] == ["kimi", "qwen"]
+
+
+def test_unknown_profile_error_says_how_to_add_one() -> None:
+    with pytest.raises(AdmissionError, match=r'MODEL_MAP_JSON can add one, e.g. \{"qwen"'):
+        registry().resolve("mission-a3-qwen")
