@@ -27,6 +27,12 @@ from runtime.patches.validate import run_git
 from runtime.projections import mission_dir
 
 LOCK_NAME = ".promote.lock"
+# A6 is the origin document's "critical-path rehearsal ... proof/simulation only".
+REHEARSAL_REFUSAL = (
+    "an A6 mission is a critical-path rehearsal: its patch shows what would change and is never "
+    "promoted (no flag overrides this); a human applies a critical-path change after review, "
+    "or re-runs the task as an A5 mission outside critical paths"
+)
 MISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -132,6 +138,8 @@ def promote(
     root = project_root.resolve()
     with FileLock(str(_lock_path(root, mission_id))):
         log_path, record = _latest_record(root, mission_id)
+        if record.tier == "A6":
+            raise PromotionRefused("rehearsal_only", REHEARSAL_REFUSAL)
         accepted = {"VERIFIED", "VALIDATED"} if allow_unverified else {"VERIFIED"}
         if record.status not in accepted:
             hint = (

@@ -68,6 +68,8 @@ def build_review_packet(data: PacketInput) -> dict[str, Any]:
         "mission_id": mission.mission_id,
         "tier": mission.tier.value,
         "status": data.status,
+        # A6 patches are evidence only: promote refuses them whatever their status.
+        "mode": "REHEARSAL" if mission.tier is Tier.A6 else "PROMOTABLE",
         "reasons": list(data.reasons),
         "task": mission.objective,
         "requirements": {
@@ -196,8 +198,10 @@ def _is_test(path: str) -> bool:
 
 def render_markdown(packet: dict[str, Any]) -> str:
     """A compact markdown rendering of ``packet`` for the final message."""
+    rehearsal = packet.get("mode") == "REHEARSAL"
+    kind = "REHEARSAL, never promoted" if rehearsal else packet["tier"]
     lines = [
-        f"### Patch review: {packet['status']} ({packet['mission_id']}, {packet['tier']})",
+        f"### Patch review: {packet['status']} ({packet['mission_id']}, {kind})",
         f"Task: {packet['task']}",
     ]
     if packet["reasons"]:
@@ -232,7 +236,12 @@ def render_markdown(packet: dict[str, Any]) -> str:
         lines.append(f"Diff of {len(diff)} characters: see patch.diff")
     if packet["artifacts"]:
         lines.append("Artifacts: " + ", ".join(sorted(packet["artifacts"].values())))
-    if packet["status"] in ("VERIFIED", "VALIDATED"):
+    if rehearsal:
+        lines.append(
+            "A6 critical-path rehearsal: this patch shows what would change; "
+            "`codex-oss promote` refuses it. A human applies such a change after review."
+        )
+    elif packet["status"] in ("VERIFIED", "VALIDATED"):
         # An A4 patch was never run; promoting it takes an explicit extra flag.
         flag = " --allow-unverified" if packet["status"] == "VALIDATED" else ""
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,87 @@ async def test_the_patch_record_follows_the_last_proposal(project):
     assert record.status == "VERIFIED"
     assert record.files_changed == ["calc/stats.py"]
     assert not record.promoted
+
+
+def a6_release_intent() -> dict:
+    """The fixture's fix plus a release bump on the critical path, so verification passes."""
+    intent = good_intent(rationale="fix the window count and bump the release")
+    intent["edits"].append(
+        {
+            "path": "deploy/release.py",
+            "operation": "replace_exact",
+            "old_text": "VERSION = '1.0'",
+            "new_text": "VERSION = '1.1'",
+        }
+    )
+    return intent
+
+
+async def test_an_a6_patch_to_a_critical_path_is_verified_in_isolation_but_never_promoted(
+    project,
+):
+    mission = mission_of(
+        Tier.A6,
+        owned_paths=["calc", "deploy"],
+        critical_path_read_allowed=True,
+        critical_path_reason="rehearse the release bump",
+    )
+    log_path = await run_mission_patch(project, mission, a6_release_intent())
+    assert patch_record(load_events(log_path)).status == "VERIFIED"
+    packet = json.loads(
+        (project / ".codex-oss/missions/fix-moving-sum/review_packet.json").read_text()
+    )
+    assert packet["mode"] == "REHEARSAL"
+    assert packet["changed_paths"] == ["calc/stats.py", "deploy/release.py"]
+    before = workspace_snapshot(project)
+
+    for kwargs in ({}, {"dry_run": True}, {"allow_unverified": True}):
+        with pytest.raises(PromotionRefused) as refused:
+            promote(project, "fix-moving-sum", **kwargs)
+        assert refused.value.code == "rehearsal_only"
+        assert "critical-path rehearsal" in refused.value.message
+    assert workspace_snapshot(project) == before
+    assert load_events(log_path)[-1].event_type != "PatchPromoted"
+
+
+async def test_the_command_line_refuses_to_promote_an_a6_rehearsal(project):
+    mission = mission_of(
+        Tier.A6,
+        owned_paths=["calc", "deploy"],
+        critical_path_read_allowed=True,
+        critical_path_reason="rehearse the release bump",
+    )
+    await run_mission_patch(project, mission, a6_release_intent())
+    refused = subprocess.run(
+        [CODEX_OSS, "promote", "fix-moving-sum", "--dry-run", "--project", str(project)],
+        text=True,
+        capture_output=True,
+    )
+    assert refused.returncode == 1
+    assert "rehearsal_only" in refused.stdout + refused.stderr
+    assert (project / "deploy/release.py").read_text() == "VERSION = '1.0'\n"
+
+
+def test_the_review_markdown_of_a_rehearsal_offers_no_promote_command():
+    from runtime.patches.review import render_markdown
+
+    packet = {
+        "status": "VERIFIED",
+        "mission_id": "m",
+        "tier": "A6",
+        "mode": "REHEARSAL",
+        "task": "t",
+        "reasons": [],
+        "changed_paths": [],
+        "verification": [],
+        "model_claims": {"rationale": ""},
+        "caveats": [],
+        "denials": [],
+        "review_questions": [],
+        "adequacy": {"adequate": True, "gaps": []},
+        "artifacts": {},
+    }
+    text = render_markdown(packet)
+    assert "REHEARSAL, never promoted" in text
+    assert "codex-oss promote m`" not in text and "refuses it" in text
+    assert "Promote with" in render_markdown({**packet, "tier": "A5", "mode": "PROMOTABLE"})
