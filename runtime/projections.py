@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from runtime.atomic import atomic_write_text
 from runtime.canonical import tagged_sha256
-from runtime.eventlog import check_plain_name
+from runtime.documents import DOCUMENT_NAMES, render_documents
+from runtime.eventlog import MissionEventLog, check_plain_name
 from runtime.events import Event, ProjectionWritten
 from runtime.record import RunRecord, reduce
 
@@ -36,7 +37,15 @@ SUMMARY_MD = "summary.md"
 REPORT = "report.json"
 COMMENTARY = "visible_commentary.jsonl"
 TRACE = "trace.jsonl"
-PROJECTION_NAMES = (RUN_RECORD, MISSION_SUMMARY, SUMMARY_MD, REPORT, COMMENTARY, TRACE)
+PROJECTION_NAMES = (
+    RUN_RECORD,
+    MISSION_SUMMARY,
+    SUMMARY_MD,
+    REPORT,
+    COMMENTARY,
+    TRACE,
+    *DOCUMENT_NAMES,
+)
 
 DriftKind = Literal["missing", "unreadable", "unknown_head", "other_run", "stale", "mismatch"]
 
@@ -54,6 +63,16 @@ class Drift(BaseModel):
 def mission_dir(project_root: Path, mission_id: str) -> Path:
     """``<project>/.codex-oss/missions/<mission_id>``."""
     return Path(project_root) / MISSIONS_DIR / check_plain_name(mission_id, "mission_id")
+
+
+def project_log(project_root: Path, log: MissionEventLog) -> None:
+    """Write the projections of ``log`` as it stands, then record in it that they were written.
+
+    Called when a run closes and again whenever a later event (promote, rollback) changes
+    what the projections say, so ``audit-mission`` finds them current.
+    """
+    for payload in write_projections(project_root, log.events()):
+        log.append(payload, "runtime")
 
 
 def write_projections(project_root: Path, events: list[Event]) -> list[ProjectionWritten]:
@@ -123,6 +142,8 @@ def render_projections(events: list[Event]) -> dict[str, str]:
     }
     if record.report is not None:
         rendered[REPORT] = _json_text({**record.report.report, STAMP_KEY: stamp})
+    for name, document in render_documents(record).items():
+        rendered[name] = _json_text({STAMP_KEY: stamp, **document})
     return rendered
 
 

@@ -14,11 +14,10 @@ from typing import Any
 from runtime.admission import admit
 from runtime.answer import render_answer
 from runtime.eventlog import MissionEventLog, new_run_id
-from runtime.events import Payload
 from runtime.loop import Journal, MissionLoop
 from runtime.mission import PATCH_TIERS, MissionV1
 from runtime.patches.pipeline import PatchPipeline
-from runtime.projections import mission_dir, write_projections
+from runtime.projections import mission_dir, project_log
 from runtime.redact import Redactor
 from runtime.registry import Resolution
 from runtime.settings import Settings
@@ -77,7 +76,7 @@ async def run_mission(
     try:
         result = await loop.run()
     finally:  # a cancelled mission's artifacts are written too
-        _project(project_root, log)
+        project_log(project_root, log)
     review = result.report.get("patch", {}).get("review_markdown")
     return MissionOutcome(
         status=result.status,
@@ -89,13 +88,6 @@ async def run_mission(
         mission_id=mission.mission_id,
         artifacts=mission_dir(project_root, mission.mission_id),
     )
-
-
-def _project(project_root: Path, log: MissionEventLog) -> None:
-    """Write the projections, then record that they were written."""
-    written: list[Payload] = list(write_projections(project_root, log.events()))
-    for payload in written:
-        log.append(payload, "runtime")
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_even
 from runtime.events import Event, PatchPromoted, PatchRolledBack
 from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE
 from runtime.patches.validate import run_git
-from runtime.projections import mission_dir
+from runtime.projections import mission_dir, project_log
 
 LOCK_NAME = ".promote.lock"
 # A6 is the origin document's "critical-path rehearsal ... proof/simulation only".
@@ -172,6 +172,7 @@ def promote(
                 ),
                 "cli",
             )
+            project_log(root, log)  # the projections now say promoted / rolled back
         result.event_seq = event.seq
         return result
 
@@ -199,6 +200,7 @@ def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> P
                 ),
                 "cli",
             )
+            project_log(root, log)  # the projections now say promoted / rolled back
         result.event_seq = event.seq
         return result
 

@@ -26,6 +26,7 @@ from runtime.projections import (
     atomic_write_text,
     check_drift,
     mission_dir,
+    project_log,
     read_stamp,
     render_projections,
     write_projections,
@@ -63,8 +64,7 @@ def _run(tmp_path: Path, *, report: bool = True) -> MissionEventLog:
 
 def _project(tmp_path: Path, log: MissionEventLog) -> list[Event]:
     """What the runner does: write projections, then log that they were written."""
-    for payload in write_projections(tmp_path, log.events()):
-        log.append(payload)
+    project_log(tmp_path, log)
     return log.events()
 
 
@@ -82,7 +82,10 @@ def test_all_projections_are_written_and_stamped(tmp_path: Path) -> None:
         "report.json",
         "visible_commentary.jsonl",
         "trace.jsonl",
-    }
+        "decision_trace.json",
+        "ledger.json",
+        "claim_graph.json",
+    }  # implementation_report.json and semantic_review.json are for patch tiers only
     for payload in written:
         path = directory / payload.name
         assert payload.sha256 == tagged_sha256(path.read_bytes())
@@ -175,7 +178,7 @@ def test_projection_behind_the_log_is_stale(tmp_path: Path) -> None:
     _project(tmp_path, log)
     log.append(CommentaryEmitted(text="a late event"))
     drifts = check_drift(tmp_path, "m-1", log.events())
-    assert {d.kind for d in drifts} == {"stale"} and len(drifts) == 6
+    assert {d.kind for d in drifts} == {"stale"} and len(drifts) == 9
 
 
 def test_rewriting_after_new_events_clears_the_drift(tmp_path: Path) -> None:
@@ -196,7 +199,7 @@ def test_missing_projection_is_reported(tmp_path: Path) -> None:
 
 def test_nothing_written_yet_is_all_missing(tmp_path: Path) -> None:
     drifts = check_drift(tmp_path, "m-1", _run(tmp_path).events())
-    assert {d.kind for d in drifts} == {"missing"} and len(drifts) == 6
+    assert {d.kind for d in drifts} == {"missing"} and len(drifts) == 9
 
 
 def test_projection_stamped_with_a_head_the_log_lacks(tmp_path: Path) -> None:
