@@ -148,12 +148,15 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> Any:
+    # Claims are noted on the full collection (a test that ``-k`` deselects still counts as
+    # expected), but this plugin deselects only after the other plugins have seen every item:
+    # syrupy then knows the canary replay tests were deselected, not deleted, and does not
+    # fail the run over "snapshot unused" when a certify target leaves canary replay out.
     recorder = config.stash[RECORDER]
     target = config.getoption("opencode_certify")
     wanted = set((recorder.registry or Registry()).select(target)) if target else None
     proof_dir = _proof_dir(config)
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
+    unwanted: set[str] = set()
     backed: list[tuple[str, tuple[str, ...]]] = []
     for item in items:
         try:
@@ -167,24 +170,25 @@ def pytest_collection_modifyitems(
         if recorder.mode != "off" and not (
             item.path == proof_dir or proof_dir in item.path.parents
         ):
-            dropped.append(item)
+            unwanted.add(item.nodeid)
             continue
         if wanted is not None:
             claims = tuple(claim for claim in claims if claim in wanted)
             if not claims:
-                dropped.append(item)
+                unwanted.add(item.nodeid)
                 continue
         item.user_properties.extend((USER_PROPERTY, claim) for claim in claims)
         backed.append((item.nodeid, claims))
-        kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
     recorder.note_expected(backed)
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[WORKER_OUTPUT_KEY] = recorder.expected_json()
-    return (yield)
+    result = yield
+    dropped = [item for item in items if item.nodeid in unwanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid not in unwanted]
+    return result
 
 
 class _ReportSink:

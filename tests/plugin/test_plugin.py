@@ -279,3 +279,25 @@ def test_editing_a_proof_conftest_makes_its_claims_stale(claims_project: ClaimsP
     claims_project.write("proof_packs/conftest.py", "# shared fixtures, edited\n")
     status = claims_project.status()["alpha"]
     assert (status.status, "proof_packs/conftest.py" in status.why) == (Status.STALE, True)
+
+
+SNAPSHOT_PACK = """\
+import pytest
+
+
+@pytest.mark.claim("beta")
+def test_door_matches_its_snapshot(snapshot):
+    assert {"door": "open"} == snapshot
+"""
+
+
+def test_certify_leaving_out_a_snapshot_test_does_not_fail_on_its_unused_snapshot(
+    claims_project: ClaimsProject,
+) -> None:
+    claims_project.write("proof_packs/test_snap.py", SNAPSHOT_PACK)
+    assert claims_project.pytester.runpytest("--snapshot-update").ret == 0
+    result = claims_project.pytester.runpytest("--opencode-certify=alpha")
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0, result.stdout.str()
+    assert "snapshot unused" not in result.stdout.str()
+    assert claims_project.pytester.runpytest("--opencode-certify=beta").ret == 0
