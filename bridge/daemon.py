@@ -373,6 +373,7 @@ def doctor_checks(
     bridge_port = current.port or port or settings.PROXY_PORT
     checks.append(_port_check(current, bridge_port))
     checks.append(_server_check(current))
+    checks.extend(_named_checks(project, current, bridge_port, settings))
 
     if network:
         checks.append(_upstream_check(settings))
@@ -410,6 +411,24 @@ def _server_check(current: Status) -> Check:
     return Check("server", "ok", f"running (pid {current.pid}); its code matches the disk")
 
 
+def _named_checks(project: Path, current: Status, port: int, settings: Settings) -> list[Check]:
+    """The origin document's bridge.source_hash, runtime.identity and bridge.project_root."""
+    from bridge.doctor_named import named_checks
+
+    other = None
+    if current.state != "running" and port_in_use("127.0.0.1", port):
+        other = fetch_health("127.0.0.1", port, settings.PROXY_API_KEY)
+    found = named_checks(
+        project,
+        state=current.state,
+        pid=current.pid,
+        health=current.health,
+        code_matches=current.code_matches,
+        port_health=other,
+    )
+    return [Check(*check) for check in found]
+
+
 def _upstream_check(settings: Settings) -> Check:
     url = settings.UPSTREAM_BASE_URL.rstrip("/") + "/models"
     headers = (
@@ -427,13 +446,14 @@ def _upstream_check(settings: Settings) -> Check:
 
 
 def _live_check(settings: Settings, registry: Any, alias: str) -> Check:
+    from bridge.doctor_named import OSS_INFERENCE
     from runtime.registry import AdmissionError
     from runtime.upstream import UpstreamClient, UpstreamError
 
     try:
         resolution = registry.resolve(alias)
     except AdmissionError as exc:
-        return Check("live model", "fail", exc.message)
+        return Check(OSS_INFERENCE, "fail", exc.message)
 
     async def call() -> Any:
         async with UpstreamClient(settings) as client:
@@ -447,10 +467,10 @@ def _live_check(settings: Settings, registry: Any, alias: str) -> Check:
     try:
         result = asyncio.run(call())
     except UpstreamError as exc:
-        return Check("live model", "fail", f"{alias}: {exc}")
+        return Check(OSS_INFERENCE, "fail", f"{alias}: {exc}")
     elapsed = time.monotonic() - started
     return Check(
-        "live model",
+        OSS_INFERENCE,
         "ok",
         f"{alias} -> {result.model} answered in {elapsed:.1f}s: {json.dumps(result.content[:60])}",
     )

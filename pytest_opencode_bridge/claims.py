@@ -76,6 +76,7 @@ class Registry:
     """All claims of a project, by name (``proof_packs/claims.toml``)."""
 
     claims: Mapping[str, ClaimSpec] = field(default_factory=dict)
+    suites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def trees(self) -> tuple[str, ...]:
@@ -86,7 +87,7 @@ class Registry:
         return tuple(sorted(found))
 
     def select(self, target: str) -> list[str]:
-        """Claim names a ``--opencode-certify`` target names (comma-separated; ``all``)."""
+        """Claim names a target names: claims and suites, comma-separated; ``all``."""
         names: list[str] = []
         for part in (piece.strip() for piece in target.split(",")):
             if not part:
@@ -95,9 +96,14 @@ class Registry:
                 names.extend(self.claims)
             elif part in self.claims:
                 names.append(part)
+            elif part in self.suites:
+                names.extend(self.suites[part])
             else:
                 known = ", ".join(sorted(self.claims)) or "(none registered)"
-                raise ClaimError(f"--opencode-certify: unknown claim {part!r}; known: {known}")
+                suites = ", ".join(sorted(self.suites)) or "(none)"
+                raise ClaimError(
+                    f"--opencode-certify: unknown claim {part!r}; known: {known}; suites: {suites}"
+                )
         if not names:
             raise ClaimError("--opencode-certify: name at least one claim (or 'all')")
         return sorted(set(names))
@@ -105,7 +111,7 @@ class Registry:
 
 def parse_registry(data: Mapping[str, Any], source: str = "claims.toml") -> Registry:
     """Validate the parsed TOML of a registry; errors name the file and the field."""
-    unknown_top = set(data) - {"claims"}
+    unknown_top = set(data) - {"claims", "suites"}
     if unknown_top:
         raise ClaimError(f"{source}: unknown top-level key(s) {sorted(unknown_top)}")
     table = data.get("claims", {})
@@ -138,7 +144,27 @@ def parse_registry(data: Mapping[str, Any], source: str = "claims.toml") -> Regi
         claims[name] = ClaimSpec(
             name, description.strip(), tuple(sorted(set(depends_on))), required
         )
-    return Registry(claims)
+    return Registry(claims, _parse_suites(data.get("suites", {}), claims, source))
+
+
+def _parse_suites(
+    table: Any, claims: Mapping[str, ClaimSpec], source: str
+) -> dict[str, tuple[str, ...]]:
+    """``[suites]``: suite name -> the claims it runs (each a registered claim)."""
+    if not isinstance(table, Mapping):
+        raise ClaimError(f"{source}: [suites] must map suite names to lists of claim names")
+    suites: dict[str, tuple[str, ...]] = {}
+    for name, members in table.items():
+        where = f"{source}: suites.{name}"
+        if name == "all" or name in claims:
+            raise ClaimError(f"{where}: a suite may not be named 'all' or like a claim")
+        if not isinstance(members, list) or not members:
+            raise ClaimError(f"{where} must be a non-empty list of claim names")
+        unknown = [member for member in members if member not in claims]
+        if unknown:
+            raise ClaimError(f"{where}: unknown claim(s) {unknown}; known: {sorted(claims)}")
+        suites[name] = tuple(members)
+    return suites
 
 
 def check_claim_name(name: object, where: str) -> str:

@@ -1,5 +1,6 @@
 """``codex-oss``: the command line. Each command group lives in its own module, loaded lazily
-so that ``codex-oss verify-log`` does not import the HTTP server."""
+so that ``codex-oss verify-log`` does not import the HTTP server, and ``codex-oss --help``
+imports none of them (the command list is printed from ``SUMMARIES``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "local-model": "bridge.cli.local_model:local_model",
     "scripted-upstream": "bridge.cli.scripted:scripted_upstream",
     "up": "bridge.cli.server:up",
+    "start": "bridge.cli.start:start",
     "stop": "bridge.cli.server:stop",
     "restart": "bridge.cli.server:restart",
     "status": "bridge.cli.server:status",
@@ -33,6 +35,36 @@ COMMANDS: dict[str, str] = {
     "smoke": "bridge.cli.smoke:smoke",
     "promote": "bridge.cli.patches:promote",
     "rollback": "bridge.cli.patches:rollback",
+}
+
+# command name -> the one line ``codex-oss --help`` shows; kept here so listing the commands
+# imports nothing (tests/bridge/test_cli_help.py checks each against the command's own help).
+SUMMARIES: dict[str, str] = {
+    "claim-status": "Show each claim as SUPPORTED, STALE, FAILING or MISSING, and why.",
+    "burnin": "Run the proof packs of a suite and write the claim artifacts.",
+    "refresh-proofs": "Re-run the proof packs of every claim that is not SUPPORTED.",
+    "certify": "Run the proof packs of a target (claims or a suite) and write artifacts.",
+    "mission": "Write, check, compile and run MissionV1 contracts.",
+    "validate-handoff": "Check the handoff block in a file (a text, body or input list).",
+    "verify-log": "Check the hash chain of a run's event log.",
+    "show-summary": "Print a mission's summary.",
+    "audit-mission": "Audit a mission: log chain, projection drift, artifacts.",
+    "explain": "Say why a mission ended the way it did, from its log.",
+    "show-trace": "Print a mission's trace, one line per event.",
+    "install": "Wire a project to the bridge: agent roles, provider, key, model catalog.",
+    "print-bridge-key": "Print the project's local bridge key.",
+    "local-model": "Run the local open-source model for the `local` profile.",
+    "scripted-upstream": "Serve a scripted chat-completions upstream for test rigs.",
+    "up": "Serve the bridge (foreground unless --daemon).",
+    "start": "Start the bridge as a daemon (the same as up --daemon).",
+    "stop": "Stop the project's bridge.",
+    "restart": "Stop the bridge if it runs, then start it as a daemon.",
+    "status": "Say whether the bridge runs and whether its code is current.",
+    "doctor": "Check configuration, keys, port, the running bridge and the upstream.",
+    "demo": "Run a real read-only investigation of a project through the bridge.",
+    "smoke": "End-to-end smoke checks in a temporary project.",
+    "promote": "Apply a mission's verified patch to the workspace.",
+    "rollback": "Undo a mission's promoted patch.",
 }
 
 
@@ -48,6 +80,18 @@ class LazyGroup(click.Group):
             return None
         module_name, attribute = target.split(":")
         return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from ``SUMMARIES``; a command missing there is imported."""
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                command = self.get_command(ctx, name)
+                summary = command.get_short_help_str(limit=80) if command else ""
+            rows.append((name, summary))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

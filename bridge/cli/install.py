@@ -36,8 +36,8 @@ import click
     help="Bridge port for the provider's base URL (default: PROXY_PORT, else 4000).",
 )
 def install(project: Path, codex_home: Path, dry_run: bool, force: bool, port: int | None) -> None:
-    """Wire PROJECT to the bridge: OSS agent roles, AGENTS.md section, bridge key, and the
-    provider block in Codex's user-level config.toml.
+    """Wire the --project folder to the bridge: OSS agent roles, AGENTS.md section, bridge key,
+    and the provider block in Codex's user-level config.toml.
 
     Keeps the user's comments and keys, and never sets a top-level model_provider. A second
     run changes nothing.

@@ -55,7 +55,7 @@ def template_command(
     owned: tuple[str, ...],
     handoff: bool,
 ) -> None:
-    """Print a valid MissionV1 document for TIER with its defaults spelled out."""
+    """Print a valid MissionV1 document for --tier with its defaults spelled out."""
     chosen = Tier(tier)
     if chosen in PATCH_TIERS and not owned:
         raise click.UsageError(f"tier {tier} needs at least one --owned-path")
@@ -77,16 +77,43 @@ def template_command(
 
 @mission.command("compile")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--handoff", is_flag=True, help="FILE is a request text or body holding a block")
+@click.option(
+    "--handoff",
+    is_flag=True,
+    help="print the compiled mission as a handoff block, ready to paste into a worker prompt",
+)
+@click.option(
+    "--from-handoff",
+    is_flag=True,
+    help="FILE is a request text or body holding a handoff block, not mission JSON",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the compiled mission as JSON")
-def compile_command(file: Any, handoff: bool, as_json: bool) -> None:
-    """Validate FILE as MissionV1 ('-' for stdin) and resolve its budgets against the tier."""
+def compile_command(file: Any, handoff: bool, from_handoff: bool, as_json: bool) -> None:
+    """Validate FILE as MissionV1 ('-' for stdin) and resolve its budgets against the tier.
+
+    With --handoff, print the compiled mission (budgets resolved) between the handoff tags.
+    Exit 0 valid, 1 invalid (the errors name each field), 2 usage.
+    """
+    if handoff and as_json:
+        raise click.UsageError("--handoff and --json print different things; choose one")
     text = file.read()
     try:
-        data = _handoff_of(text) if handoff else _json_of(text, as_json)
+        data = _handoff_of(text) if from_handoff else _json_of(text, as_json)
     except HandoffError as exc:
         _fail(as_json, "handoff", exc.code, [exc.message])
+    if handoff:
+        _print_handoff(data)
     _report_compiled(data, as_json)
+
+
+def _print_handoff(data: Any) -> NoReturn:
+    try:
+        compiled = compile_mission(data)
+    except MissionContractError as exc:
+        _fail(False, "mission", "invalid_mission", exc.errors)
+    document = compiled.mission.model_dump(mode="json", exclude_none=True)
+    click.echo(f"{OPEN_TAG}\n{json.dumps(document, indent=2)}\n{CLOSE_TAG}")
+    sys.exit(0)
 
 
 @mission.command("schema")

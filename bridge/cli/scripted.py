@@ -36,8 +36,10 @@ from pytest_opencode_bridge.scripted_upstream import (
 def scripted_upstream(script: Path, port: int, record: Path | None) -> None:
     """Play SCRIPT (JSON: model id -> turns) as a chat-completions server on 127.0.0.1.
 
-    Prints the base URL on its first line, then serves until interrupted (Ctrl-C or SIGTERM).
-    The script format is described in pytest_opencode_bridge/scripted_upstream.py.
+    Prints its base URL (http://127.0.0.1:PORT/v1) alone on the first line of stdout, so
+    ``UPSTREAM_BASE_URL=$(codex-oss scripted-upstream s.json | head -1)`` style rigs work;
+    then serves until interrupted (Ctrl-C or SIGTERM). The script format is described in
+    pytest_opencode_bridge/scripted_upstream.py. Exit 0 when stopped, 2 for a bad script.
     """
     try:
         load_script(script)
@@ -65,6 +67,7 @@ async def _serve(script: Path, port: int, sink: IO[str] | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with ScriptedUpstream(script, port=port, on_request=write) as upstream:
-        click.echo(f"scripted upstream listening on {upstream.base_url}")
+        click.echo(upstream.base_url)
+        click.echo(f"scripted upstream listening on {upstream.base_url}", err=True)
         await stop.wait()
     click.echo("scripted upstream stopped", err=True)

@@ -95,10 +95,32 @@ def test_compile_of_non_json_exits_1(tmp_path: Path) -> None:
     assert json.loads(output)["errors"][0].startswith("the file is not JSON")
 
 
-def test_compile_handoff_reads_a_block(tmp_path: Path) -> None:
+def test_compile_from_handoff_reads_a_block(tmp_path: Path) -> None:
     path = tmp_path / "request.txt"
     path.write_text(f"text {OPEN_TAG}{json.dumps(_mission())}{CLOSE_TAG} more")
-    assert _run("mission", "compile", str(path), "--handoff")[0] == 0
+    assert _run("mission", "compile", str(path), "--from-handoff")[0] == 0
+    assert _run("mission", "compile", str(path))[0] == 1  # not mission JSON
+
+
+def test_compile_handoff_prints_the_compiled_mission_as_a_block(tmp_path: Path) -> None:
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps(_mission(tool_budget=500)))
+    code, output = _run("mission", "compile", str(path), "--handoff")
+    assert code == 0
+    assert output.startswith(OPEN_TAG) and output.rstrip().endswith(CLOSE_TAG)
+    block = json.loads(output.strip()[len(OPEN_TAG) : -len(CLOSE_TAG)])
+    assert block["mission_id"] == "m-cli" and block["tool_budget"] == 40  # clamped
+    handoff = tmp_path / "handoff.md"
+    handoff.write_text("Investigate this:\n" + output)
+    code, output = _run("validate-handoff", str(handoff))
+    assert code == 0 and output.startswith("OK: mission m-cli (A3")
+
+
+def test_compile_handoff_of_an_invalid_mission_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps(_mission(tier="A9")))
+    code, output = _run("mission", "compile", str(path), "--handoff")
+    assert code == 1 and OPEN_TAG not in output and "tier:" in output
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -72,3 +72,22 @@ def test_mission_run_refuses_a_bad_handoff_with_usage_error(tmp_path: Path):
     run = mission_run(handoff, tmp_path, env=dict(os.environ))
     assert run.returncode == 2
     assert "OSS_HANDOFF_JSON" in run.stderr
+
+
+def test_mission_run_timeout_caps_the_missions_time_budget(tmp_path: Path):
+    project = make_git_project(tmp_path / "p", {"a.txt": "x\n"})
+    handoff = tmp_path / "handoff.txt"
+    handoff.write_text(handoff_text(mission_id="m-timeout", time_budget_seconds=120))
+    script = {"kimi-k2.6": [{"delay_seconds": 30, **tool_action("read", path="a.txt")}]}
+    with ScriptedUpstream.in_thread(script) as upstream:
+        env = {**os.environ, "UPSTREAM_BASE_URL": upstream.base_url}
+        run = mission_run(handoff, project, "--timeout", "2", "--json", env=env)
+
+    assert run.returncode == 1, run.stderr
+    report = json.loads(run.stdout)
+    assert report["status"] in {"PARTIAL", "FAILED"}
+    assert report["closure"]["reason"] == "deadline_reached"
+    events = (project / ".codex-oss" / "runs").glob("*/events.jsonl")
+    [log] = list(events)
+    admitted = json.loads(log.read_text().splitlines()[0])
+    assert admitted["payload"]["mission"]["time_budget_seconds"] == 2

@@ -216,3 +216,30 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(
         atomic_write_text(target, "new")
     assert target.read_text(encoding="utf-8") == "old"
     assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_a_suite_names_claims_and_selects_them() -> None:
+    data = {
+        "claims": {"a": {"description": "a"}, "b": {"description": "b"}},
+        "suites": {"quick": ["a"]},
+    }
+    registry = parse_registry(data, "claims.toml")
+    assert registry.select("quick") == ["a"]
+    assert registry.select("quick,b") == ["a", "b"]
+    with pytest.raises(ClaimError, match=r"unknown claim 'slow'.*suites: quick"):
+        registry.select("slow")
+
+
+@pytest.mark.parametrize(
+    ("suites", "message"),
+    [
+        ({"quick": ["c"]}, r"suites.quick: unknown claim\(s\) \['c'\]"),
+        ({"quick": []}, "suites.quick must be a non-empty list"),
+        ({"a": ["a"]}, "suites.a: a suite may not be named"),
+        (["a"], r"\[suites\] must map suite names"),
+    ],
+)
+def test_a_bad_suite_is_refused_naming_it(suites: object, message: str) -> None:
+    data = {"claims": {"a": {"description": "a"}}, "suites": suites}
+    with pytest.raises(ClaimError, match=message):
+        parse_registry(data, "claims.toml")

@@ -92,3 +92,53 @@ def test_refresh_proofs_with_nothing_due_runs_nothing(claims_project: ClaimsProj
     result = run("refresh-proofs", "--project", str(claims_project.path))
     assert result.exit_code == 0
     assert "nothing to refresh" in result.output
+
+
+def test_certify_target_option_and_json(claims_project: ClaimsProject) -> None:
+    result = run("certify", "--project", str(claims_project.path), "--target", "beta", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["claims"] == ["beta"] and document["target"] == "beta"
+    assert document["all_supported"] is True and document["exit_code"] == 0
+    assert [item["status"] for item in document["statuses"]] == ["SUPPORTED"]
+    assert claims_project.artifacts() == ["_run_manifest.json", "beta.json"]
+
+
+def test_certify_of_an_unknown_target_is_a_usage_error(claims_project: ClaimsProject) -> None:
+    result = run("certify", "--project", str(claims_project.path), "--target", "gamma")
+    assert result.exit_code == 2
+    assert "unknown claim 'gamma'" in result.output
+    assert run("certify", "--project", str(claims_project.path)).exit_code == 2
+
+
+def test_certify_exits_1_when_its_claim_fails(claims_project: ClaimsProject) -> None:
+    claims_project.write("engine/core.py", "def answer():\n    return 41\n")
+    result = run("certify", "--project", str(claims_project.path), "--target", "alpha", "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["pytest_exit_code"] == 1
+    assert document["statuses"][0]["status"] == "FAILING"
+
+
+def test_burnin_suite_runs_the_suites_claims(claims_project: ClaimsProject) -> None:
+    registry = claims_project.path / "proof_packs" / "claims.toml"
+    registry.write_text(registry.read_text() + '\n[suites]\nquick = ["alpha"]\n')
+    result = run("burnin", "--project", str(claims_project.path), "--suite", "quick", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["suite"] == "quick" and document["claims"] == ["alpha"]
+    assert claims_project.artifacts() == ["_run_manifest.json", "alpha.json"]
+
+
+def test_refresh_proofs_suite_all_json(claims_project: ClaimsProject) -> None:
+    result = run(
+        "refresh-proofs", "--project", str(claims_project.path), "--suite", "all", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["refreshed"] == ["alpha", "beta"]
+    assert {item["status"] for item in document["statuses"]} == {"SUPPORTED"}
+    again = json.loads(
+        run("refresh-proofs", "--project", str(claims_project.path), "--json").stdout
+    )
+    assert again["refreshed"] == [] and again["exit_code"] == 0

@@ -266,8 +266,8 @@ def test_cli_serves_a_script_and_records_requests(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         first_line = process.stdout.readline()
-        assert first_line.startswith("scripted upstream listening on http://127.0.0.1:")
-        base_url = first_line.split()[-1]
+        base_url = first_line.strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         answer = httpx.post(f"{base_url}/chat/completions", json=CHAT, timeout=10).json()
         assert answer["choices"][0]["message"]["content"] == "from the cli"
         [line] = record.read_text(encoding="utf-8").splitlines()
