@@ -3,7 +3,8 @@
 ``decision_trace.json`` (policy and closure decisions), ``ledger.json`` (files inspected,
 commands run, budgets, redaction state), ``claim_graph.json`` (claims and their evidence state),
 and for patch missions ``implementation_report.json`` (patch, apply and verify result) and
-``semantic_review.json`` (the patch review result). They are projections like report.json:
+``semantic_review.json`` (the patch review result), and ``usage.json`` (runtime.usage: tokens
+on both sides and the delegation value). They are projections like report.json:
 written from the log, stamped, and checked for drift by ``audit-mission``.
 """
 
@@ -12,13 +13,22 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.record import RunRecord
+from runtime.usage import usage_document
 
 DECISION_TRACE = "decision_trace.json"
 LEDGER = "ledger.json"
 CLAIM_GRAPH = "claim_graph.json"
 IMPLEMENTATION_REPORT = "implementation_report.json"
 SEMANTIC_REVIEW = "semantic_review.json"
-DOCUMENT_NAMES = (DECISION_TRACE, LEDGER, CLAIM_GRAPH, IMPLEMENTATION_REPORT, SEMANTIC_REVIEW)
+USAGE = "usage.json"
+DOCUMENT_NAMES = (
+    DECISION_TRACE,
+    LEDGER,
+    CLAIM_GRAPH,
+    IMPLEMENTATION_REPORT,
+    SEMANTIC_REVIEW,
+    USAGE,
+)
 
 PATCH_TIERS = ("A4", "A5", "A6")
 BUDGET_NAMES = (
@@ -37,6 +47,7 @@ def render_documents(record: RunRecord) -> dict[str, dict[str, Any]]:
         DECISION_TRACE: decision_trace(record),
         LEDGER: ledger(record),
         CLAIM_GRAPH: claim_graph(record),
+        USAGE: usage_document(record),
     }
     if (record.mission or {}).get("tier") in PATCH_TIERS:
         documents[IMPLEMENTATION_REPORT] = implementation_report(record)

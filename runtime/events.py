@@ -169,6 +169,9 @@ class PatchPromoted(Payload):
     diff_sha256: str
     rollback_sha256: str
     files_changed: list[str] = Field(default_factory=list)
+    # Promoted over an inadequate review packet with --force, and the gaps it had.
+    forced: bool = False
+    adequacy_gaps: list[str] = Field(default_factory=list)
 
 
 class PatchRolledBack(Payload):

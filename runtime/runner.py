@@ -18,8 +18,10 @@ from runtime.loop import Journal, MissionLoop
 from runtime.mission import PATCH_TIERS, MissionV1
 from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, project_log
+from runtime.record import reduce
 from runtime.redact import Redactor
 from runtime.registry import Resolution
+from runtime.scorecard import check_earned, record_mission
 from runtime.settings import Settings
 from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
 from runtime.upstream import Usage
@@ -56,6 +58,7 @@ async def run_mission(
     compiled = admit(request_input, resolution.alias, resolution.tier)
     mission = compiled.mission
     project_root = project_root.resolve()
+    check_earned(project_root, resolution)
     redactor = Redactor(settings.secret_values())
     log = MissionEventLog.create(project_root, new_run_id(), mission.mission_id)
     journal = Journal(
@@ -77,6 +80,7 @@ async def run_mission(
         result = await loop.run()
     finally:  # a cancelled mission's artifacts are written too
         project_log(project_root, log)
+        record_mission(project_root, reduce(log.events()))
     review = result.report.get("patch", {}).get("review_markdown")
     return MissionOutcome(
         status=result.status,

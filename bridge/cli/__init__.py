@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "smoke": "bridge.cli.smoke:smoke",
     "promote": "bridge.cli.patches:promote",
     "rollback": "bridge.cli.patches:rollback",
+    "usage": "bridge.cli.usage:usage",
+    "scorecard": "bridge.cli.usage:scorecard",
 }
 
 # command name -> the one line ``codex-oss --help`` shows; kept here so listing the commands

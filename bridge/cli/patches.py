@@ -21,18 +21,26 @@ _project_option = project_option("the project the mission ran in")
     is_flag=True,
     help="Also promote an A4 patch that was validated but never run.",
 )
-def promote(mission_id: str, project: Path, dry_run: bool, allow_unverified: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even though the review packet was judged inadequate (recorded in the log).",
+)
+def promote(
+    mission_id: str, project: Path, dry_run: bool, allow_unverified: bool, force: bool
+) -> None:
     """Apply MISSION_ID's verified patch to the workspace and record PatchPromoted.
 
-    Refuses (exit 1) unless the patch is VERIFIED, its files still have the bytes it was
-    verified against, and it applies without conflict.
+    Refuses (exit 1) unless the patch is VERIFIED, its review packet is adequate (or --force),
+    its files still have the bytes it was verified against, and it applies without conflict.
+    An A6 rehearsal is never promoted.
     """
     from runtime.patches.promote import PromotionRefused
     from runtime.patches.promote import promote as run_promote
 
     try:
         result = run_promote(
-            project, mission_id, dry_run=dry_run, allow_unverified=allow_unverified
+            project, mission_id, dry_run=dry_run, allow_unverified=allow_unverified, force=force
         )
     except PromotionRefused as exc:
         click.echo(f"refused: {exc}", err=True)

@@ -57,6 +57,7 @@ class PatchRecord:
     base_sha256: dict[str, str | None] = field(default_factory=dict)
     result_sha256: dict[str, str | None] = field(default_factory=dict)
     promoted: bool = False
+    adequacy_gaps: list[str] | None = None  # None: no review packet judged the patch
 
 
 def patch_record(events: Sequence[Event]) -> PatchRecord:
@@ -88,6 +89,16 @@ def patch_record(events: Sequence[Event]) -> PatchRecord:
                 applied = payload["diff_sha256"] == record.diff_sha256
             case "VerificationRan":
                 verifications.append(payload)
+            case "ReportValidated":
+                adequacy = (payload["report"].get("patch") or {}).get("adequacy") or {}
+                if adequacy:
+                    record.adequacy_gaps = (
+                        []
+                        if adequacy.get("adequate")
+                        else list(
+                            adequacy.get("gaps") or ["the review packet was judged inadequate"]
+                        )
+                    )
             case "RollbackRecorded":
                 if record.status != "VALIDATING" or payload["diff_sha256"] != record.diff_sha256:
                     continue
@@ -132,9 +143,17 @@ class PromotionResult:
 
 
 def promote(
-    project_root: Path, mission_id: str, *, dry_run: bool = False, allow_unverified: bool = False
+    project_root: Path,
+    mission_id: str,
+    *,
+    dry_run: bool = False,
+    allow_unverified: bool = False,
+    force: bool = False,
 ) -> PromotionResult:
-    """Apply the mission's verified patch to the workspace and record PatchPromoted."""
+    """Apply the mission's verified patch to the workspace and record PatchPromoted.
+
+    A patch whose review packet was judged inadequate needs ``force``; the log records it.
+    """
     root = project_root.resolve()
     with FileLock(str(_lock_path(root, mission_id))):
         log_path, record = _latest_record(root, mission_id)
@@ -149,6 +168,14 @@ def promote(
             )
             raise PromotionRefused(
                 "not_verified", f"the mission's patch is {record.status}, not VERIFIED{hint}"
+            )
+        gaps = record.adequacy_gaps or []
+        if gaps and not force:
+            raise PromotionRefused(
+                "inadequate_review",
+                "the review packet is inadequate (" + "; ".join(gaps) + "): GPT cannot judge "
+                "the patch from it; re-run the mission, or add --force to promote anyway "
+                "(recorded in the log)",
             )
         if record.promoted:
             raise PromotionRefused(
@@ -169,6 +196,8 @@ def promote(
                     diff_sha256=record.diff_sha256 or "",
                     rollback_sha256=record.rollback_sha256 or "",
                     files_changed=record.files_changed,
+                    forced=bool(gaps),
+                    adequacy_gaps=gaps,
                 ),
                 "cli",
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runtime.eventlog import MissionEventLog, load_events, new_run_id
-from runtime.events import MissionAdmitted, Route
+from runtime.events import MissionAdmitted, ReportValidated, Route
 from runtime.mission import MissionV1, Tier
 from runtime.patches.pipeline import run_patch_step
 from runtime.patches.promote import PromotionRefused, patch_record, promote, rollback
@@ -28,8 +28,11 @@ from tests.patches.fixture_repo import (
 CODEX_OSS = str(Path(sys.executable).parent / "codex-oss")
 
 
-async def run_mission_patch(project: Path, mission: MissionV1, intent: dict) -> Path:
-    """A run log holding the admission and one patch step, as the loop would write it."""
+async def run_mission_patch(
+    project: Path, mission: MissionV1, intent: dict, *, evidence_refs: list[str] | None = None
+) -> Path:
+    """A run log holding the admission, one patch step and, when the step was judged with
+    ``evidence_refs``, the validated report carrying its review adequacy, as the loop writes."""
     with MissionEventLog.create(project, new_run_id(), mission.mission_id) as log:
         log.append(
             MissionAdmitted(
@@ -37,17 +40,21 @@ async def run_mission_patch(project: Path, mission: MissionV1, intent: dict) -> 
                 route=Route(alias="mission-a5-kimi", profile="kimi", upstream_model="kimi-k2.6"),
             )
         )
-        await run_patch_step(
+        outcome = await run_patch_step(
             project_root=project,
             mission=mission,
             intent_data=intent,
             round=1,
             redactor=Redactor(),
             report=None,
-            evidence_refs=[],
+            evidence_refs=evidence_refs or [],
             denials=[],
             append=log.append,
         )
+        if evidence_refs is not None:
+            patch = {"status": outcome.status, **outcome.report_extra()}
+            report = {"status": outcome.status, "findings": [], "patch": patch}
+            log.append(ReportValidated(status=outcome.status, report=report))
         return log.path
 
 
@@ -298,3 +305,30 @@ async def test_projections_stay_current_after_promote_and_rollback(project):
     assert (report["promoted"], report["rolled_back"]) == (False, True)
     decisions = json.loads((directory / "decision_trace.json").read_text())["decisions"]
     assert [d["decision"] for d in decisions][-2:] == ["patch_promoted", "patch_rolled_back"]
+
+
+async def test_an_inadequate_review_packet_needs_force_and_the_log_records_it(project):
+    # No evidence refs: the packet cannot tie the model's claims to what it read.
+    log_path = await run_mission_patch(
+        project, mission_of(Tier.A5), good_intent(), evidence_refs=[]
+    )
+    with pytest.raises(PromotionRefused) as refused:
+        promote(project, "fix-moving-sum")
+    assert refused.value.code == "inadequate_review"
+    assert "no evidence references" in refused.value.message
+    assert "--force" in refused.value.message
+    assert (project / "calc/stats.py").read_text() == BUGGY
+
+    promote(project, "fix-moving-sum", force=True)
+    promoted = next(e for e in load_events(log_path) if e.event_type == "PatchPromoted")
+    assert promoted.payload["forced"] is True
+    assert any("no evidence references" in gap for gap in promoted.payload["adequacy_gaps"])
+
+
+async def test_an_adequate_review_packet_promotes_without_force(project):
+    log_path = await run_mission_patch(
+        project, mission_of(Tier.A5), good_intent(), evidence_refs=["file:calc/stats.py#L1-6"]
+    )
+    promote(project, "fix-moving-sum")
+    promoted = next(e for e in load_events(log_path) if e.event_type == "PatchPromoted")
+    assert promoted.payload["forced"] is False

@@ -115,6 +115,7 @@ def test_patch_documents_are_rendered_for_patch_tiers_only(tmp_path: Path) -> No
         "decision_trace.json",
         "ledger.json",
         "claim_graph.json",
+        "usage.json",
     }
     patch_tier = {**MISSION, "tier": "A6"}
     documents = render_documents(_record(tmp_path / "a6", patch_tier))

@@ -85,6 +85,7 @@ def test_all_projections_are_written_and_stamped(tmp_path: Path) -> None:
         "decision_trace.json",
         "ledger.json",
         "claim_graph.json",
+        "usage.json",
     }  # implementation_report.json and semantic_review.json are for patch tiers only
     for payload in written:
         path = directory / payload.name
@@ -178,7 +179,7 @@ def test_projection_behind_the_log_is_stale(tmp_path: Path) -> None:
     _project(tmp_path, log)
     log.append(CommentaryEmitted(text="a late event"))
     drifts = check_drift(tmp_path, "m-1", log.events())
-    assert {d.kind for d in drifts} == {"stale"} and len(drifts) == 9
+    assert {d.kind for d in drifts} == {"stale"} and len(drifts) == 10
 
 
 def test_rewriting_after_new_events_clears_the_drift(tmp_path: Path) -> None:
@@ -199,7 +200,7 @@ def test_missing_projection_is_reported(tmp_path: Path) -> None:
 
 def test_nothing_written_yet_is_all_missing(tmp_path: Path) -> None:
     drifts = check_drift(tmp_path, "m-1", _run(tmp_path).events())
-    assert {d.kind for d in drifts} == {"missing"} and len(drifts) == 9
+    assert {d.kind for d in drifts} == {"missing"} and len(drifts) == 10
 
 
 def test_projection_stamped_with_a_head_the_log_lacks(tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""Capability scorecards: folded from real run logs, kept on disk, read by admission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime.eventlog import MissionEventLog
+from runtime.events import (
+    MissionAdmitted,
+    MissionFinalized,
+    ModelActionProposed,
+    ReportProposed,
+    ReportValidated,
+    Route,
+)
+from runtime.record import reduce
+from runtime.registry import AdmissionError, ModelRegistry
+from runtime.scorecard import (
+    MIN_MISSIONS,
+    check_earned,
+    read_scorecard,
+    rebuild_scorecards,
+    record_mission,
+    scorecard_path,
+)
+from runtime.settings import Settings
+
+ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
+
+
+def run(project: Path, number: int, *, claimed: str, upheld: str, repaired: bool = False):
+    """One finalized A3 run whose model claimed ``claimed`` and the runtime closed ``upheld``."""
+    with MissionEventLog.create(project, f"run-{number:03d}", f"m-{number}") as log:
+        log.append(MissionAdmitted(mission={"tier": "A3", "objective": "Find"}, route=ROUTE))
+        log.append(
+            ModelActionProposed(
+                turn=1, action={"action_type": "final_report"}, valid=True, repaired=repaired
+            )
+        )
+        log.append(ReportProposed(report={"status": claimed}))
+        findings = [{"claim": "c", "evidence_refs": ["event:1"]}] if upheld == "COMPLETE" else []
+        log.append(ReportValidated(status=upheld, report={"status": upheld, "findings": findings}))
+        log.append(MissionFinalized(status=upheld, closure_reason="valid_report"))
+        return reduce(log.events())
+
+
+def resolution(alias: str = "mission-a3-kimi"):
+    return ModelRegistry(Settings(MODEL_MAP_JSON={}, FALLBACK_MODEL_MAP_JSON={})).resolve(alias)
+
+
+def test_a_scorecard_counts_statuses_precision_repairs_and_value(tmp_path: Path) -> None:
+    record_mission(tmp_path, run(tmp_path, 1, claimed="COMPLETE", upheld="COMPLETE"))
+    record_mission(tmp_path, run(tmp_path, 2, claimed="complete", upheld="PARTIAL", repaired=True))
+    record_mission(tmp_path, run(tmp_path, 3, claimed="PARTIAL", upheld="PARTIAL"))
+    card = read_scorecard(tmp_path, "kimi")
+    score = card.tiers["A3"]
+    assert score.missions == 3
+    assert score.by_status == {"COMPLETE": 1, "PARTIAL": 2}
+    assert (score.model_complete, score.complete_upheld) == (2, 1)
+    assert score.complete_precision == 0.5
+    assert score.repairs == 1
+    assert sum(score.delegation.values()) == 3
+
+
+def test_folding_the_same_run_twice_counts_it_once(tmp_path: Path) -> None:
+    record = run(tmp_path, 1, claimed="COMPLETE", upheld="COMPLETE")
+    record_mission(tmp_path, record)
+    first = scorecard_path(tmp_path, "kimi").read_text()
+    record_mission(tmp_path, record)
+    assert scorecard_path(tmp_path, "kimi").read_text() == first
+
+
+def test_rebuild_folds_every_run_log_afresh(tmp_path: Path) -> None:
+    for number in range(3):
+        run(tmp_path, number, claimed="COMPLETE", upheld="COMPLETE")
+    scorecard_path(tmp_path, "ghost").parent.mkdir(parents=True)
+    scorecard_path(tmp_path, "ghost").write_text("{}")
+    cards = rebuild_scorecards(tmp_path)
+    assert set(cards) == {"kimi"}
+    assert cards["kimi"].tiers["A3"].missions == 3
+    assert not scorecard_path(tmp_path, "ghost").exists()
+    assert json.loads(scorecard_path(tmp_path, "kimi").read_text())["profile"] == "kimi"
+
+
+def test_a_profile_that_overclaims_complete_loses_the_tier_with_the_reason(tmp_path: Path) -> None:
+    for number in range(MIN_MISSIONS - 1):
+        record_mission(tmp_path, run(tmp_path, number, claimed="COMPLETE", upheld="PARTIAL"))
+    check_earned(tmp_path, resolution())  # too few missions to judge: admitted
+    record_mission(tmp_path, run(tmp_path, 99, claimed="COMPLETE", upheld="PARTIAL"))
+    with pytest.raises(AdmissionError) as refused:
+        check_earned(tmp_path, resolution())
+    assert refused.value.code == "tier_not_earned"
+    assert "upheld 0 of its 5 COMPLETE reports" in refused.value.message
+    assert "codex-oss scorecard --reset kimi" in refused.value.message
+    check_earned(tmp_path, resolution("mission-a2-kimi"))  # other tiers keep their own record
+    check_earned(tmp_path, resolution("mission-a3-deepseek"))
+
+
+def test_a_profile_with_honest_closures_keeps_its_tier(tmp_path: Path) -> None:
+    for number in range(MIN_MISSIONS + 2):
+        record_mission(tmp_path, run(tmp_path, number, claimed="COMPLETE", upheld="COMPLETE"))
+    check_earned(tmp_path, resolution())
+
+
+def test_a_profile_that_fails_nearly_every_mission_loses_the_tier(tmp_path: Path) -> None:
+    for number in range(MIN_MISSIONS):
+        record_mission(tmp_path, run(tmp_path, number, claimed="FAILED", upheld="FAILED"))
+    with pytest.raises(AdmissionError, match="100% of its 5 missions there ended FAILED"):
+        check_earned(tmp_path, resolution())
