@@ -20,10 +20,11 @@ _PROJECT = project_option("the project whose missions to count")
 @_PROJECT
 @json_option
 def usage(project: Path, as_json: bool) -> None:
-    """Tokens per mission and profile, GPT review cost, displaced GPT tokens, delegation value.
+    """Tokens per mission and profile, GPT review cost and delegation value.
 
-    OSS tokens are the upstream's own counts; the GPT-side figures are estimates under the
-    model in runtime/usage.py (4 characters a token), printed with the result.
+    OSS tokens are the upstream's own counts; the review cost and the displaced tokens on the
+    parent's side are estimates under the model in runtime/usage.py (4 characters a token),
+    printed with the result.
     """
     from runtime.scorecard import closed_records
     from runtime.usage import CHARS_PER_TOKEN, TOKENS_PER_TOOL_TURN, mission_usage
@@ -80,8 +81,11 @@ def usage(project: Path, as_json: bool) -> None:
 def scorecard(
     profile: str | None, project: Path, as_json: bool, rebuild: bool, reset: bool
 ) -> None:
-    """Capability scorecards per profile: missions by tier and status, COMPLETE precision,
-    repairs, denials, delegation value. Admission refuses a tier a profile has lost here."""
+    """Capability scorecards per profile; reset one that lost a tier.
+
+    Missions by tier and status, COMPLETE precision, repairs, denials, delegation value.
+    Admission refuses a tier a profile has lost here.
+    """
     from runtime.scorecard import (
         MIN_MISSIONS,
         MIN_PRECISION,

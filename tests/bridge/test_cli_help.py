@@ -17,7 +17,7 @@ from runtime.settings import Settings
 
 # Upper-case words a help text may use that are not placeholders: statuses, names, acronyms.
 NOT_PLACEHOLDERS = {
-    "AGENTS", "CLI", "COMPLETE", "ESCALATE", "FAILED", "FAILING", "JSON", "MISSING", "OSS",
+    "AGENTS", "CLI", "COMPLETE", "ESCALATE", "FAILED", "FAILING", "GPT", "JSON", "MISSING", "OSS",
     "PARTIAL", "PORT", "SIGTERM", "SKIP", "STALE", "SUPPORTED", "URL", "VALIDATED", "VERIFIED",
     "LOCAL_MODEL_BASE_URL",
 }  # fmt: skip
