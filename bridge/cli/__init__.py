@@ -68,7 +68,7 @@ SUMMARIES: dict[str, str] = {
     "promote": "Apply a mission's verified patch to the workspace.",
     "rollback": "Undo a mission's promoted patch.",
     "usage": "Tokens per mission and profile, GPT review cost and delegation value.",
-    "scorecard": "Capability scorecards per profile; reset one that lost a tier."
+    "scorecard": "Capability scorecards per profile; reset one that lost a tier.",
 }
 
 
