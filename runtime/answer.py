@@ -26,10 +26,10 @@ _MARKER = re.compile(r"<\s*(/?)\s*(OSS_(?:REPORT|HANDOFF)_JSON)\s*>", re.IGNOREC
 def render_answer(
     report: dict[str, Any], *, review_markdown: str | None = None, note: str | None = None
 ) -> str:
-    """Summary lines, an optional review packet, then the report JSON between the tags.
+    """Summary lines, the review packet, then the report JSON between the tags.
 
-    ``note`` is a line from the bridge placed first (for example that the answer was replayed
-    from an earlier run of the same mission id).
+    The review packet is ``review_markdown``, else the one a patch report carries. ``note`` is
+    a line from the bridge placed first (e.g. that the answer was replayed from an earlier run).
     """
     closure = report.get("closure") or {}
     lines = [note] if note else []
@@ -46,6 +46,7 @@ def render_answer(
         lines.append(f"- ... {len(findings) - MAX_FINDINGS_SHOWN} more in the report")
     if closure.get("detail"):
         lines.append(f"Runtime notes: {closure['detail']}")
+    review_markdown = review_markdown or (report.get("patch") or {}).get("review_markdown")
     if review_markdown:
         lines += ["", review_markdown.strip()]
     summary = defuse_markers("\n".join(lines))

@@ -6,6 +6,7 @@ files and sockets, and this module wires the log, the tools and the model client
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,17 +15,20 @@ from typing import Any
 from runtime.admission import admit
 from runtime.answer import render_answer
 from runtime.eventlog import MissionEventLog, new_run_id
-from runtime.loop import Journal, MissionLoop
+from runtime.loop import Journal, LoopResult, MissionLoop
 from runtime.mission import PATCH_TIERS, MissionV1
 from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, project_log
 from runtime.record import reduce
 from runtime.redact import Redactor
 from runtime.registry import Resolution
+from runtime.report import Status
 from runtime.scorecard import check_earned, record_mission
 from runtime.settings import Settings
 from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
 from runtime.upstream import Usage
+
+logger = logging.getLogger("runtime.runner")
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,10 @@ async def run_mission(
         on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
     )
     try:
-        result = await loop.run()
+        try:
+            result = await loop.run()
+        except Exception as error:  # a fault after admission is still an answer: FAILED
+            result = await _close_on_fault(loop, error)
     finally:  # a cancelled mission's artifacts are written too
         project_log(project_root, log)
         record_mission(project_root, reduce(log.events()))
@@ -92,6 +99,18 @@ async def run_mission(
         mission_id=mission.mission_id,
         artifacts=mission_dir(project_root, mission.mission_id),
     )
+
+
+async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
+    """Close a mission the loop could not close itself (a bug, a failing disk) as FAILED.
+
+    The loop's own closure is reused so the log ends like any other FAILED mission's; a fault
+    while closing propagates, and the bridge answers with a report of its own.
+    """
+    logger.error("mission %s: runtime fault", loop.mission.mission_id, exc_info=error)
+    why = loop.journal.redactor.redact(f"runtime fault: {type(error).__name__}: {error}").text
+    closure = loop._runtime_closure(Status.FAILED, "runtime_error", why)
+    return await loop._finalize(closure)
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:

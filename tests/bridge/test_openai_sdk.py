@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import openai
 import pytest
 from bridge_helpers import LOCAL_KEY
+
+from pytest_opencode_bridge.harness import handoff_text
+from runtime.answer import extract_report
 
 EXEC_TOOL = {
     "type": "function",
@@ -95,3 +99,48 @@ async def test_a_function_call_round_trip(sdk, upstream):
 async def test_a_bad_request_surfaces_as_the_sdk_error_with_the_message(sdk):
     with pytest.raises(openai.BadRequestError, match=r"unsupported_bridge_model|OpenAI model"):
         await sdk.responses.create(model="gpt-5.5", input="x")
+
+
+# -- a FAILED mission is an answer ---------------------------------------------------------------
+
+PROSE_TWICE = [
+    {"content": "Happy to help! Everything looks fine in this project."},
+    {"content": "As I said, there is nothing to change."},
+]
+
+
+def failed_mission(mission_id: str) -> str:
+    return handoff_text("Why does total() miss the last item?", mission_id)
+
+
+def recorded_report(root: Path, mission_id: str) -> dict:
+    data = json.loads((root / ".codex-oss/missions" / mission_id / "report.json").read_text())
+    data.pop("projection_stamp")
+    return data
+
+
+async def test_create_on_a_failed_mission_returns_the_report_completed(sdk, upstream, tmp_path):
+    upstream.set_script({"kimi-k2.6": PROSE_TWICE})
+    response = await sdk.responses.create(model="mission-a3-kimi", input=failed_mission("m-sdk-1"))
+
+    assert (response.status, response.error) == ("completed", None)
+    report = extract_report(response.output_text)
+    assert report == recorded_report(tmp_path, "m-sdk-1")
+    assert report["status"] == "FAILED"
+
+
+async def test_the_stream_helper_on_a_failed_mission_returns_the_report(sdk, upstream, tmp_path):
+    upstream.set_script({"kimi-k2.6": PROSE_TWICE})
+    async with sdk.responses.stream(
+        model="mission-a3-kimi", input=failed_mission("m-sdk-2")
+    ) as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_response()
+
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.status == "completed"
+    final_message = final.output[-1]
+    assert final_message.type == "message"
+    report = extract_report(final_message.content[0].text)
+    assert report == recorded_report(tmp_path, "m-sdk-2")
+    assert report["status"] == "FAILED"
