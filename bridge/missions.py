@@ -1,11 +1,11 @@
 """Mission aliases (``mission-a<N>-<profile>``): run the runtime and stream what it says.
 
 The handoff is checked before the stream starts, so a bad one is a 400 whose body Codex shows
-verbatim; so is a mission id another handoff already used (409). Once running, each commentary
-line becomes an assistant message with ``phase: "commentary"`` as it happens,
-``response.in_progress`` heartbeats keep Codex's idle timer alive between lines, and the final
-report is the last message (``phase: "final_answer"``), because Codex hands a parent only a
-child's last message.
+verbatim; so is a mission id that another handoff already used (a 400, not a 409, which Codex
+retries). Once running, each commentary line becomes an assistant message with ``phase:
+"commentary"`` as it happens, ``response.in_progress`` heartbeats keep Codex's idle timer alive
+between lines, and the final report is the last message (``phase: "final_answer"``), because
+Codex hands a parent only a child's last message.
 
 Every admitted mission is an answer, whatever its status: the final message, then
 ``response.completed`` (JSON: ``status: "completed"``). A FAILED mission ended as
@@ -181,7 +181,7 @@ def _log_closure(outcome: MissionOutcome) -> None:
 
 @contextlib.asynccontextmanager
 async def _claim(project_root: Path, mission_id: str) -> AsyncIterator[None]:
-    """Hold ``mission_id`` for this request; 409 while another request of this bridge runs it."""
+    """Hold ``mission_id`` for this request; 400 while another request of this bridge runs it."""
     key = (project_root.resolve(), mission_id)
     running = _running.get(key)
     if running is not None:
@@ -192,7 +192,6 @@ async def _claim(project_root: Path, mission_id: str) -> AsyncIterator[None]:
                 f"mission {mission_id!r} is running in this bridge for another request; its "
                 f"report will be at .codex-oss/missions/{mission_id}/report.json. Wait for it, "
                 "or give this mission a new mission_id.",
-                status=409,
                 code="mission_in_progress",
                 param="input",
             )
@@ -207,7 +206,7 @@ async def _claim(project_root: Path, mission_id: str) -> AsyncIterator[None]:
 def _earlier_answer(
     project_root: Path, compiled: CompiledMission, alias: str
 ) -> MissionOutcome | None:
-    """The recorded answer when this handoff already ran; 409 when its id ran another one."""
+    """The recorded answer when this handoff already ran; 400 when its id ran another one."""
     from runtime.mission_ids import Reuse, find_prior_run, judge, refusal, replay_note
 
     mission = compiled.mission
@@ -216,7 +215,7 @@ def _earlier_answer(
     if prior is None or verdict is Reuse.RUN:
         return None
     if verdict is Reuse.REFUSE:
-        raise RequestError(refusal(prior), status=409, code="mission_id_in_use", param="input")
+        raise RequestError(refusal(prior), code="mission_id_in_use", param="input")
     assert prior.report is not None  # judge replays only a run that has its report
     log.info("mission %s: replayed from run %s", mission.mission_id, prior.run_id)
     return _outcome(project_root, prior.report, prior.run_id, note=replay_note(prior))

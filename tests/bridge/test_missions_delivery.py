@@ -230,7 +230,7 @@ async def test_the_same_request_again_is_answered_from_the_log_without_a_second_
     assert extract_report(again["output"][-1]["content"][0]["text"]) == report_json(project)
 
 
-async def test_another_handoff_under_a_used_id_is_a_409_naming_the_id(bridge, upstream, project):
+async def test_another_handoff_under_a_used_id_is_a_400_naming_the_id(bridge, upstream, project):
     upstream.set_script({MODEL: [final_action(status="PARTIAL", claim="x")]})
     await post(bridge, request())
     calls = len(upstream.chat_requests())
@@ -239,7 +239,7 @@ async def test_another_handoff_under_a_used_id_is_a_409_naming_the_id(bridge, up
     other_alias = await post(bridge, {**request(), "model": "mission-a3-deepseek"})
 
     for response in (refused, other_alias):
-        assert response.status_code == 409
+        assert response.status_code == 400
         error = response.json()["error"]
         assert error["code"] == "mission_id_in_use"
         assert "'m-deliver'" in error["message"] and "new mission_id" in error["message"]
@@ -248,7 +248,7 @@ async def test_another_handoff_under_a_used_id_is_a_409_naming_the_id(bridge, up
     assert len(run_logs(project)) == 1
 
 
-async def test_a_second_request_while_the_id_runs_is_a_409(bridge, upstream, project):
+async def test_a_second_request_while_the_id_runs_is_a_400(bridge, upstream, project):
     slow = {**final_action(claim="slow"), "delay_seconds": 4}
     upstream.set_script({MODEL: [slow]})
     first = asyncio.create_task(post(bridge, request(stream=False)))
@@ -257,7 +257,7 @@ async def test_a_second_request_while_the_id_runs_is_a_409(bridge, upstream, pro
 
     second = await post(bridge, request(stream=False))
 
-    assert second.status_code == 409
+    assert second.status_code == 400
     assert second.json()["error"]["code"] == "mission_in_progress"
     assert (await first).json()["status"] == "completed"
     assert len(upstream.chat_requests()) == 1

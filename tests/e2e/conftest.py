@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from codex_rig import BRIDGE_KEY, CODEX_BIN, CodexRig
+from aiohttp import web
+from codex_rig import BRIDGE_KEY, CODEX_BIN, BridgeRequest, CodexRig, recording
 
 from bridge.app import ServerThread, create_app
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
@@ -40,5 +41,10 @@ def rig(codex_bin: Path, tmp_path: Path) -> Iterator[CodexRig]:
             OPENCODE_GO_API_KEY="e2e-upstream-key-987654321",
             REQUEST_DEADLINE_SECONDS=60,
         )
-        with ServerThread(lambda: create_app(settings, project, heartbeat_seconds=1.0)) as bridge:
-            yield CodexRig(upstream, bridge, home, project, codex_bin)
+        seen: list[BridgeRequest] = []
+
+        def app() -> web.Application:
+            return recording(create_app(settings, project, heartbeat_seconds=1.0), seen)
+
+        with ServerThread(app) as bridge:
+            yield CodexRig(upstream, bridge, home, project, codex_bin, seen)
