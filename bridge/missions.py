@@ -100,8 +100,6 @@ async def handle_mission(
                     client=client,
                     on_commentary=on_commentary,
                 )
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
             except Exception as exc:  # the runtime could not even close the mission
                 log.exception("mission %s: the runtime failed to close it", mission_id)
                 return _bridge_failure(

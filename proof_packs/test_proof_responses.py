@@ -14,6 +14,7 @@ from pytest_opencode_bridge.harness import (
     make_git_project,
     tool_action,
 )
+from runtime.answer import extract_report
 
 pytestmark = pytest.mark.claim("responses-compatibility")
 
@@ -95,3 +96,26 @@ async def test_the_model_list_names_the_mission_aliases(running_bridge):
         )
     ids = {model["id"] for model in response.json()["data"]}
     assert {"mission-a3-kimi", "mission-a2-flash"} <= ids
+
+
+async def test_a_failed_mission_is_an_answer_with_its_report(running_bridge):
+    make_git_project(running_bridge.project, {"src/app.py": "def total(items):\n    pass\n"})
+    prose = {"content": "Everything looks fine to me!"}
+    running_bridge.upstream.set_script({"kimi-k2.6": [prose, prose]})
+    client = openai.AsyncOpenAI(base_url=running_bridge.base_url, api_key=running_bridge.api_key)
+    try:
+        async with client.responses.stream(model="mission-a3-kimi", input=handoff_text()) as stream:
+            async for _ in stream:
+                pass
+            final = await stream.get_final_response()
+    finally:
+        await client.close()
+    assert final.status == "completed"
+    report = extract_report(final.output[-1].content[0].text)
+    recorded = running_bridge.project / ".codex-oss/missions/m-proof/report.json"
+    assert report == {
+        key: value
+        for key, value in json.loads(recorded.read_text()).items()
+        if key != "projection_stamp"
+    }
+    assert report["status"] == "FAILED"
