@@ -222,6 +222,7 @@ def _earlier_answer(
 def _bridge_failure(project_root: Path, compiled: CompiledMission, why: str) -> MissionOutcome:
     """A FAILED answer the bridge writes when the runtime could not close the mission itself."""
     from runtime.report import EvidenceIndex, Status, runtime_report
+    from runtime.runner import CRASHED
 
     report = runtime_report(
         compiled.mission, EvidenceIndex(), Status.FAILED, f"runtime fault: {why}"
@@ -232,7 +233,7 @@ def _bridge_failure(project_root: Path, compiled: CompiledMission, why: str) -> 
     ]
     report["closure"] = {
         "closed_by": "bridge",
-        "reason": "runtime_error",
+        "reason": CRASHED,
         "detail": why[:2000],
         "downgrades": [],
     }

@@ -30,6 +30,8 @@ from runtime.upstream import Usage
 
 logger = logging.getLogger("runtime.runner")
 
+CRASHED = "runtime_crashed"  # the closure reason of a mission the loop could not close
+
 
 @dataclass(frozen=True)
 class MissionOutcome:
@@ -102,15 +104,20 @@ async def run_mission(
 
 
 async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
-    """Close a mission the loop could not close itself (a bug, a failing disk) as FAILED.
+    """Close a mission the loop could not close itself (a bug, a broken sink) as FAILED.
 
-    The loop's own closure is reused so the log ends like any other FAILED mission's; a fault
-    while closing propagates, and the bridge answers with a report of its own.
+    The loop's own closure is reused so the log ends like any other FAILED mission's, with a
+    report; a fault while closing propagates, and the bridge answers with a report of its own.
     """
     logger.error("mission %s: runtime fault", loop.mission.mission_id, exc_info=error)
     why = loop.journal.redactor.redact(f"runtime fault: {type(error).__name__}: {error}").text
-    closure = loop._runtime_closure(Status.FAILED, "runtime_error", why)
-    return await loop._finalize(closure)
+    closed = loop._runtime_closure(Status.FAILED, CRASHED, why)
+    report = loop._close(closed)
+    try:  # the commentary sink may be what broke; the closing lines are in the log either way
+        await loop._flush()
+    except Exception:
+        logger.warning("mission %s: closing commentary not delivered", loop.mission.mission_id)
+    return LoopResult(closed.status, closed.reason, report, loop.input_tokens, loop.output_tokens)
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:

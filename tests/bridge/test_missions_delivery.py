@@ -176,7 +176,7 @@ async def test_a_runtime_fault_after_admission_closes_failed_with_a_report(
     assert_sdk_sequence(events)
     report = extract_report(final_text(events))
     assert report == report_json(project)
-    assert (report["status"], report["closure"]["reason"]) == ("FAILED", "runtime_error")
+    assert (report["status"], report["closure"]["reason"]) == ("FAILED", "runtime_crashed")
     assert "validator bug" in report["closure"]["detail"]
     (log,) = run_logs(project)
     finals = [e.payload["status"] for e in load_events(log) if e.event_type == "MissionFinalized"]
