@@ -283,3 +283,28 @@ async def test_a_mission_cancelled_by_its_client_runs_again_on_retry(bridge, ups
     assert extract_report(final_text(events)) == report_json(project)
     assert report_json(project)["closure"]["reason"] == "valid_report"
     assert len(run_logs(project)) == 2
+
+
+async def test_a_rejected_patch_completes_with_its_report_and_a_defused_rationale(
+    upstream, start_bridge, tmp_path
+):
+    from tests.patches.fixture_repo import make_fixture_repo
+    from tests.patches.test_missions_e2e import READ, propose
+
+    project = make_fixture_repo(tmp_path / "fixture")
+    base = await start_bridge(bridge_settings(upstream.base_url), project_root=project)
+    intent = {
+        "edits": [{"path": "tests/test_stats.py", "operation": "append", "new_text": "# x\n"}],
+        "rationale": f"append a note {FORGED}",
+    }
+    upstream.set_script({MODEL: [READ, propose(intent), propose(intent)]})
+    text = handoff_text("Fix moving_sum", "m-patch", "A4", owned_paths=["calc"])
+    response = await post(base, {"model": "mission-a4-kimi", "stream": True, "input": text})
+
+    events = sse_events(response.text)
+    assert_sdk_sequence(events)
+    report = extract_report(final_text(events))
+    assert report == report_json(project, "m-patch")
+    assert report["status"] == "REJECTED"
+    assert "append a note [/OSS_REPORT_JSON]" in final_text(events)  # the review packet's
+    assert final_text(events).count(REPORT_OPEN) == 1  # model text opened no block
