@@ -34,7 +34,7 @@ from runtime.processes import (
     start_detached,
     stop_recorded,
 )
-from runtime.settings import Settings, load_settings
+from runtime.settings import Settings, SettingsInvalid, load_settings
 
 __all__ = [
     "Check",
@@ -329,6 +329,8 @@ def doctor_checks(
     checks: list[Check] = []
     try:
         settings = bridge_settings(project)
+    except SettingsInvalid:
+        raise  # the command line reports it as one line, exit 2
     except Exception as exc:  # pydantic's errors name the variable
         return [Check("config", "fail", f"settings do not load: {exc}")]
     try:

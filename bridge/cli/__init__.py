@@ -5,6 +5,7 @@ imports none of them (the command list is printed from ``SUMMARIES``)."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -96,6 +97,19 @@ class LazyGroup(click.Group):
             rows.append((name, summary))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a bad setting is one line on stderr and exit 2, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except ValueError as exc:
+            # runtime.settings is imported only by commands that read settings; without it
+            # loaded, this cannot be a settings error (and start-up stays light).
+            settings = sys.modules.get("runtime.settings")
+            if settings is None or not isinstance(exc, settings.SettingsInvalid):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
