@@ -7,7 +7,8 @@ files and sockets, and this module wires the log, the tools and the model client
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,30 +67,30 @@ async def run_mission(
     project_root = project_root.resolve()
     check_earned(project_root, resolution)
     redactor = Redactor(settings.secret_values())
-    log = MissionEventLog.create(project_root, new_run_id(), mission.mission_id)
-    journal = Journal(
-        log, redactor, settings.OSS_VISIBLE_TRACE, settings.OSS_VISIBLE_TRACE_MAX_EVENTS
-    )
-    loop = MissionLoop(
-        mission=mission,
-        clamps=compiled.clamps,
-        route=resolution.route(),
-        chain=resolution.chain,
-        client=client,
-        toolbox=ProjectToolBox(project_root, mission, redactor),
-        journal=journal,
-        tool_specs=_allowed_specs(mission),
-        patch_step=_patch_step(project_root, mission, redactor),
-        on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
-    )
-    try:
+    with open_run(project_root, mission.mission_id) as log:
+        journal = Journal(
+            log, redactor, settings.OSS_VISIBLE_TRACE, settings.OSS_VISIBLE_TRACE_MAX_EVENTS
+        )
+        loop = MissionLoop(
+            mission=mission,
+            clamps=compiled.clamps,
+            route=resolution.route(),
+            chain=resolution.chain,
+            client=client,
+            toolbox=ProjectToolBox(project_root, mission, redactor),
+            journal=journal,
+            tool_specs=_allowed_specs(mission),
+            patch_step=_patch_step(project_root, mission, redactor),
+            on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
+        )
         try:
-            result = await loop.run()
-        except Exception as error:  # a fault after admission is still an answer: FAILED
-            result = await _close_on_fault(loop, error)
-    finally:  # a cancelled mission's artifacts are written too
-        project_log(project_root, log)
-        record_mission(project_root, reduce(log.events()))
+            try:
+                result = await loop.run()
+            except Exception as error:  # a fault after admission is still an answer: FAILED
+                result = await _close_on_fault(loop, error)
+        finally:  # a cancelled mission's artifacts are written too
+            project_log(project_root, log)
+            record_mission(project_root, reduce(log.events()))
     review = result.report.get("patch", {}).get("review_markdown")
     return MissionOutcome(
         status=result.status,
@@ -118,6 +119,17 @@ async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
     except Exception:
         logger.warning("mission %s: closing commentary not delivered", loop.mission.mission_id)
     return LoopResult(closed.status, closed.reason, report, loop.input_tokens, loop.output_tokens)
+
+
+@contextmanager
+def open_run(project_root: Path, mission_id: str) -> Iterator[MissionEventLog]:
+    """A new run's event log, closed when the mission ends, whichever way it ends.
+
+    The runner owns the handle: nothing else keeps a reference that could outlive the
+    mission (before, 200 failed missions left 200 ``events.jsonl`` handles to the collector).
+    """
+    with MissionEventLog.create(project_root, new_run_id(), mission_id) as log:
+        yield log
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:
