@@ -23,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from bridge.auth import auth_middleware, check_keys
+from bridge.body_limits import body_limits_middleware
 from bridge.raw import handle_gpt_passthrough, handle_raw
 from bridge.responses import RequestError, error_body, parse_request
 from bridge.source_hash import source_hash
@@ -109,7 +110,11 @@ def create_app(
     )
     app = web.Application(
         client_max_size=max_request_bytes,
-        middlewares=[_errors_middleware, auth_middleware(settings.PROXY_API_KEY)],
+        middlewares=[
+            _errors_middleware,
+            auth_middleware(settings.PROXY_API_KEY),
+            body_limits_middleware(),
+        ],
     )
     app[STATE] = state
     app.router.add_post("/v1/responses", responses_route)

@@ -117,6 +117,7 @@ def parse_request(raw: bytes) -> ResponsesRequest:
             param="previous_response_id",
         )
     _check_input(body.get("input"))
+    _check_type_fields(body)
     for key in ("max_output_tokens",):
         value = body.get(key)
         if value is not None and (
@@ -160,7 +161,7 @@ def _check_input(items: Any) -> None:
         if not isinstance(item, dict):
             raise RequestError(f"input[{index}] must be an object", param=f"input[{index}]")
         kind = item.get("type", "message")  # the SDK's "easy" messages carry no type
-        if kind not in INPUT_ITEM_TYPES:
+        if not isinstance(kind, str) or kind not in INPUT_ITEM_TYPES:
             raise RequestError(
                 f"input[{index}].type {kind!r} is not supported by the bridge "
                 f"(supported: {', '.join(sorted(INPUT_ITEM_TYPES))})",
@@ -177,6 +178,30 @@ def _check_input(items: Any) -> None:
                 f"input[{index}].role must be user, assistant, system or developer",
                 param=f"input[{index}].role",
             )
+
+
+def _check_type_fields(body: dict[str, Any]) -> None:
+    """Every ``type`` the translator dispatches on is a string (a list there was a 500)."""
+    places: list[tuple[str, Any]] = [("tool_choice", body.get("tool_choice"))]
+    text = body.get("text")
+    if isinstance(text, dict):
+        places.append(("text.format", text.get("format")))
+    for field_name in ("input", "tools"):
+        items = body.get(field_name)
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            where = f"{field_name}[{index}]"
+            places.append((where, item))
+            if not isinstance(item, dict):
+                continue
+            for inner in ("content", "output", "tools", "summary"):
+                parts = item.get(inner)
+                if isinstance(parts, list):
+                    places.extend((f"{where}.{inner}[{j}]", part) for j, part in enumerate(parts))
+    for where, value in places:
+        if isinstance(value, dict) and not isinstance(value.get("type", ""), str):
+            raise RequestError(f"{where}.type must be a string", param=f"{where}.type")
 
 
 def usage_object(input_tokens: int = 0, output_tokens: int = 0) -> dict[str, Any]:

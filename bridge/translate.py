@@ -25,6 +25,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.bounded_json import loads_bounded
+
 __all__ = [
     "DROPPED_TOOL_TYPES",
     "NAMESPACE_SEPARATOR",
@@ -572,9 +574,9 @@ def call_item(call: dict[str, Any], tool_map: ToolMap) -> dict[str, Any]:
 def _custom_input(arguments: str) -> str:
     """The raw input of a custom tool from the JSON arguments of its stand-in function."""
     try:
-        parsed = json.loads(arguments)
+        parsed = loads_bounded(arguments)
     except ValueError:
-        return arguments  # a model that answered the raw text directly
+        return arguments  # a model that answered the raw text directly (or absurd nesting)
     if isinstance(parsed, dict):
         value = parsed.get(CUSTOM_INPUT_FIELD)
         if isinstance(value, str):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime.bounded_json import loads_bounded
 from runtime.mission import describe_validation_errors
 
 
@@ -110,7 +111,7 @@ def _json_object(text: str) -> dict[str, Any]:
         if blocks:
             candidate = blocks[0].strip()
     try:
-        data = json.loads(candidate)
+        data = loads_bounded(candidate)  # no RecursionError on absurd nesting
     except json.JSONDecodeError as exc:
         raise ActionParseError(f"the answer is not valid JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(data, dict):

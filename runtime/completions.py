@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
+from runtime.bounded_json import loads_bounded
 from runtime.registry import Profile
 
 __all__ = [
@@ -98,7 +99,7 @@ def decode_json(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
     except ValueError:  # orjson.JSONDecodeError
-        return json.loads(data)
+        return loads_bounded(data)  # a deep body must not end in RecursionError
 
 
 class SseDataLines:

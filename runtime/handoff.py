@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any, Literal
 
+from runtime.bounded_json import JsonLimitError, loads_bounded
+
 OPEN_TAG = "<OSS_HANDOFF_JSON>"
 CLOSE_TAG = "</OSS_HANDOFF_JSON>"
 MAX_HANDOFF_BYTES = 64 * 1024
@@ -129,7 +131,13 @@ def _parse_block(block: str) -> dict[str, Any]:
             "malformed_json", "the handoff block is empty; put one JSON object between the tags"
         )
     try:
-        value = json.loads(body, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        value = loads_bounded(
+            body, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant
+        )
+    except JsonLimitError as exc:
+        raise HandoffError(
+            "malformed_json", f"the handoff block is not acceptable JSON: {exc.msg}"
+        ) from None
     except json.JSONDecodeError as exc:
         raise HandoffError(
             "malformed_json",

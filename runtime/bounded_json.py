@@ -1,0 +1,97 @@
+"""JSON decoding with its nesting depth and value count bounded before the decoder runs.
+
+Python's decoder recurses once per level, so 100,000 nested ``[`` end in ``RecursionError``
+(and any later recursive walk of a merely deep document can too); a body of a million tiny
+members costs hundreds of megabytes as objects. :func:`check_json_shape` measures both on the
+text itself, outside string literals, in a few C-speed passes: the innermost empty pairs are
+peeled off once per level, so a deep document is refused after ``max_depth`` passes whatever
+its length. :class:`JsonLimitError` is a ``json.JSONDecodeError``, so every caller that
+already handles bad JSON handles it too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_VALUES",
+    "JsonLimitError",
+    "check_json_shape",
+    "loads_bounded",
+]
+
+# Codex's requests nest 13 levels deep (tool schemas); MissionV1 and Actions fewer.
+DEFAULT_MAX_DEPTH = 64
+# A Codex request holds a few thousand values; a million would be ~100 MB of objects.
+DEFAULT_MAX_VALUES = 200_000
+
+# A string literal, unrolled so the engine never backtracks: each "[^"\\]*" run is one C loop.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_SEPARATORS = re.compile(r"[,:]")
+
+
+class JsonLimitError(json.JSONDecodeError):
+    """The text nests deeper or holds more values than allowed (nothing was decoded)."""
+
+    def __init__(self, message: str, text: str, pos: int = 0):
+        super().__init__(message, text, pos)
+
+
+def loads_bounded(
+    data: str | bytes | bytearray,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_values: int = DEFAULT_MAX_VALUES,
+    **json_options: Any,
+) -> Any:
+    """``json.loads(data)`` once :func:`check_json_shape` has accepted it.
+
+    Raises ``json.JSONDecodeError`` (a :class:`JsonLimitError` for the bounds) or
+    ``UnicodeDecodeError`` for bytes that are not UTF-8.
+    """
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    check_json_shape(text, max_depth=max_depth, max_values=max_values)
+    return json.loads(text, **json_options)
+
+
+def check_json_shape(
+    text: str, *, max_depth: int = DEFAULT_MAX_DEPTH, max_values: int = DEFAULT_MAX_VALUES
+) -> None:
+    """Raise :class:`JsonLimitError` if ``text`` nests deeper than ``max_depth`` or holds more
+    than about ``max_values`` values; anything else (even invalid JSON) is left to the decoder.
+    """
+    # Counts over the raw text bound the real ones from above: most texts stop here.
+    if text.count("[") + text.count("{") <= max_depth and len(text) <= max_values:
+        return
+    skeleton = _STRING.sub("", text)
+    unclosed = skeleton.find('"')
+    if unclosed != -1:  # a string that never closes: the decoder stops there, so do we
+        skeleton = skeleton[:unclosed]
+    if text.count(",") + text.count(":") >= max_values:
+        values = len(_SEPARATORS.findall(skeleton)) + 1
+        if values > max_values:
+            raise JsonLimitError(
+                f"JSON holds about {values} values, more than the {max_values} allowed", text
+            )
+    brackets = _NOT_BRACKET.sub("", skeleton)
+    for _ in range(max_depth):
+        if not brackets:
+            return
+        peeled = _EMPTY_PAIR.sub("", brackets)
+        if len(peeled) == len(brackets):
+            break  # what is left does not pair up: invalid JSON, at most this deep
+        brackets = peeled
+    else:
+        if _EMPTY_PAIR.search(brackets):
+            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", text)
+    # Unpaired brackets: the decoder reports the syntax error, provided it cannot recurse
+    # further than the bound on the way there.
+    if len(brackets) > max_depth:
+        raise JsonLimitError(
+            f"JSON nests deeper than {max_depth} levels (or its brackets do not pair up)", text
+        )
