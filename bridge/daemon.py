@@ -159,7 +159,9 @@ def serve_foreground(project: Path, host: str, port: int, settings: Settings) ->
 
 async def _serve(files: RunFiles, project: Path, host: str, port: int, settings: Settings) -> None:
     from bridge.app import STATE, create_app, start_server
+    from bridge.lifecycle import interrupt_in_flight, recover_interrupted
 
+    recover_interrupted(project)
     app = create_app(settings, project)
     runner, bound = await start_server(app, host, port)
     # Everything built so far (modules, app, settings) lives as long as the process: move it
@@ -179,6 +181,7 @@ async def _serve(files: RunFiles, project: Path, host: str, port: int, settings:
         await stop_event.wait()
     finally:
         log.info("bridge stopping (pid %d)", pid)
+        await interrupt_in_flight()
         await runner.cleanup()
         files.clear(pid)
 

@@ -218,6 +218,13 @@ class MissionEventLog:
             self._head = _Head(event.seq, event.event_hash, self._head.offset + len(line))
         return event
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the writers' lock across several appends (each takes it again, reentrantly),
+        so no other writer's event lands between them."""
+        with self._locked():
+            yield
+
     def events(self) -> list[Event]:
         """Every event in the log, including those other processes appended, verified."""
         with self._locked():

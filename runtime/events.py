@@ -179,6 +179,19 @@ class PatchRolledBack(Payload):
     files_changed: list[str] = Field(default_factory=list)
 
 
+class MissionInterrupted(Payload):
+    """The run was cut off before it closed; a MissionFinalized (FAILED, interrupted) follows.
+
+    ``bridge_stopped``: the bridge was asked to stop mid-mission. ``process_died``: a later
+    start found the run open and its owner gone (kill -9, a crash, a power cut);
+    ``torn_bytes`` is what that start moved aside from the log's torn last line.
+    """
+
+    cause: Literal["bridge_stopped", "process_died"]
+    detail: str = ""
+    torn_bytes: int = Field(default=0, ge=0)
+
+
 class MissionFinalized(Payload):
     status: str
     closure_reason: str
@@ -212,6 +225,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         RollbackRecorded,
         PatchPromoted,
         PatchRolledBack,
+        MissionInterrupted,
         MissionFinalized,
         ProjectionWritten,
     )

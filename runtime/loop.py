@@ -217,6 +217,7 @@ class MissionLoop:
         self.deadline = 0.0
         self._announced: str | None = None
         self.stop_condition: str | None = None  # a met stop condition forces the final turn
+        self.interrupted = False  # set by the runner before it cancels: the bridge is stopping
 
     async def run(self) -> LoopResult:
         """Run to closure; the log always ends with MissionFinalized."""
@@ -239,7 +240,12 @@ class MissionLoop:
             return await self._finalize(closed)
         except asyncio.CancelledError:
             closed = self._runtime_closure(
-                Status.FAILED, "client_disconnected", "the client went away; mission cancelled"
+                Status.FAILED,
+                *(
+                    ("interrupted", "the bridge stopped mid-mission; mission interrupted")
+                    if self.interrupted
+                    else ("client_disconnected", "the client went away; mission cancelled")
+                ),
             )
             closed.closed_by = "bridge"
             self._close(closed)

@@ -24,6 +24,7 @@ from runtime.events import (
     Event,
     MissionAdmitted,
     MissionFinalized,
+    MissionInterrupted,
     ModelActionProposed,
     ModelCalled,
     PatchAppliedInIsolation,
@@ -322,6 +323,8 @@ def _step(draft: _Draft, event: Event) -> None:
             draft.implementation["promoted"] = _with_seq(event, payload)
         case PatchRolledBack() as payload:
             draft.implementation["rolled_back"] = _with_seq(event, payload)
+        case MissionInterrupted():
+            pass  # the MissionFinalized that follows carries the status and the reason
         case MissionFinalized() as payload:
             fields.update(
                 status=payload.status,

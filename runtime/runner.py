@@ -6,6 +6,7 @@ files and sockets, and this module wires the log, the tools and the model client
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -15,12 +16,14 @@ from typing import Any
 
 from runtime.admission import admit
 from runtime.answer import render_answer
-from runtime.eventlog import MissionEventLog, new_run_id
+from runtime.eventlog import MissionEventLog, new_run_id, run_log_path
+from runtime.events import MissionInterrupted
 from runtime.loop import Journal, LoopResult, MissionLoop
 from runtime.mission import PATCH_TIERS, MissionV1
 from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, project_log
 from runtime.record import reduce
+from runtime.recovery import INTERRUPTED, own_run
 from runtime.redact import Redactor
 from runtime.registry import Resolution
 from runtime.report import Status
@@ -85,7 +88,7 @@ async def run_mission(
         )
         try:
             try:
-                result = await loop.run()
+                result = await _run_loop(loop, log)
             except Exception as error:  # a fault after admission is still an answer: FAILED
                 result = await _close_on_fault(loop, error)
         finally:  # a cancelled mission's artifacts are written too
@@ -128,8 +131,63 @@ def open_run(project_root: Path, mission_id: str) -> Iterator[MissionEventLog]:
     The runner owns the handle: nothing else keeps a reference that could outlive the
     mission (before, 200 failed missions left 200 ``events.jsonl`` handles to the collector).
     """
-    with MissionEventLog.create(project_root, new_run_id(), mission_id) as log:
+    run_id = new_run_id()
+    path = run_log_path(project_root, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Owned before the log exists, so recovery in another process never sees it unowned.
+    with own_run(path), MissionEventLog.create(project_root, run_id, mission_id) as log:
         yield log
+
+
+# The missions this process is running: what interrupt_missions reaches.
+_IN_FLIGHT: dict[asyncio.Task[LoopResult], tuple[MissionLoop, MissionEventLog]] = {}
+
+
+async def interrupt_missions(detail: str, timeout: float = 5.0) -> int:
+    """End every mission this process runs as FAILED ``interrupted`` (the bridge is stopping).
+
+    Each log gets MissionInterrupted, then the loop closes it; each caller of
+    :func:`run_mission` gets its outcome (status FAILED, reason interrupted) to answer with.
+    Waits up to ``timeout`` seconds for the loops to close; returns how many were interrupted.
+    """
+    pending = []
+    for task, (loop, log) in list(_IN_FLIGHT.items()):
+        if task.done() or any(e.event_type == "MissionFinalized" for e in log.events()):
+            continue  # closing already: it ends the way it was ending
+        log.append(MissionInterrupted(cause="bridge_stopped", detail=detail), "bridge")
+        loop.interrupted = True
+        task.cancel()
+        pending.append(task)
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+    return len(pending)
+
+
+async def _run_loop(loop: MissionLoop, log: MissionEventLog) -> LoopResult:
+    """``loop.run()`` in a task :func:`interrupt_missions` can reach.
+
+    A client that goes away still cancels the loop (cancelling this await cancels the task);
+    an interrupted loop's result is rebuilt from the log it closed.
+    """
+    task = asyncio.ensure_future(loop.run())
+    _IN_FLIGHT[task] = (loop, log)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not loop.interrupted or (current is not None and current.cancelling()):
+            raise
+        record = reduce(log.events())
+        report = dict(record.report.report) if record.report is not None else {}
+        return LoopResult(
+            record.status or "FAILED",
+            record.closure_reason or INTERRUPTED,
+            report,
+            loop.input_tokens,
+            loop.output_tokens,
+        )
+    finally:
+        _IN_FLIGHT.pop(task, None)
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,7 @@ _PROJECT = project_option("the project folder that holds .codex-oss/")
 @json_option
 def verify_log(target: str, project: Path, as_json: bool) -> None:
     """Check the hash chain of a run's log: TARGET is a run id, a run folder or a log file."""
+    _recover(project)
     path = _log_path(project, target)
     result = verify(path)
     if as_json:
@@ -59,6 +60,7 @@ def verify_log(target: str, project: Path, as_json: bool) -> None:
 @json_option
 def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's summary (the most recent mission when MISSION_ID is left out)."""
+    _recover(project)
     directory = _mission_folder(project, mission_id)
     path = directory / (MISSION_SUMMARY if as_json else SUMMARY_MD)
     if not path.is_file():
@@ -72,6 +74,7 @@ def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
 @json_option
 def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's trace, one line per event (the most recent mission by default)."""
+    _recover(project)
     directory = _mission_folder(project, mission_id)
     path = directory / TRACE
     if not path.is_file():
@@ -92,6 +95,7 @@ def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
 @json_option
 def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
     """Audit a mission: log chain, projection drift against the log, artifacts present."""
+    _recover(project)
     try:
         directory = mission_dir(project, mission_id)
     except ValueError as exc:
@@ -159,6 +163,14 @@ def _artifact_problems(directory: Path, events: list[Event]) -> list[str]:
     return problems
 
 
+def _recover(project: Path) -> None:
+    """Close the runs a dead process left open before reading any (one line each, stderr)."""
+    from runtime.recovery import recover_runs
+
+    for run in recover_runs(project, closed_by="cli"):
+        click.echo(f"recovered an interrupted run: {run.describe()}", err=True)
+
+
 def _log_path(project: Path, target: str) -> Path:
     candidate = Path(target)
     if candidate.is_dir():
@@ -222,6 +234,7 @@ def _first_mission_id(path: Path) -> str | None:
 @json_option
 def explain_mission(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Say why a mission ended the way it did, from its log (the most recent by default)."""
+    _recover(project)
     directory = _mission_folder(project, mission_id)
     log_path = _run_of_mission(project, directory.name, directory)
     record = reduce(load_events(log_path))

@@ -15,6 +15,7 @@ from runtime.events import (
     Event,
     MissionAdmitted,
     MissionFinalized,
+    MissionInterrupted,
     ModelActionProposed,
     ModelCalled,
     PatchAppliedInIsolation,
@@ -89,6 +90,7 @@ STORY: list[Payload] = [
     RollbackRecorded(diff_sha256="sha256:d", rollback_sha256="sha256:r"),
     ReportProposed(report=REPORT),
     ReportValidated(status="PARTIAL", report=REPORT, downgrades=["no evidence"]),
+    MissionInterrupted(cause="bridge_stopped", detail="the reducer keeps the final status"),
     MissionFinalized(status="PARTIAL", closure_reason="report_downgraded", closed_by="runtime"),
     ProjectionWritten(name="report.json", sha256="sha256:p", head_hash="sha256:h"),
     PatchPromoted(diff_sha256="sha256:d", rollback_sha256="sha256:r", files_changed=["a.py"]),
@@ -150,7 +152,7 @@ def test_reduce_folds_every_event_type(tmp_path: Path) -> None:
     assert record.projections[0].name == "report.json"
     assert record.head_hash == events[-1].event_hash and record.event_count == len(STORY)
     assert record.started_at == events[0].created_at
-    assert record.finalized_at == events[18].created_at
+    assert record.finalized_at == events[19].created_at
 
 
 def test_evidence_is_keyed_by_the_observation_seq(tmp_path: Path) -> None:
