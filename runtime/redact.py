@@ -17,6 +17,7 @@ redacted multi-line block still match the file. Redacting redacted text changes 
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -145,6 +146,23 @@ _PLACEHOLDER = re.compile(
     r"|pass(?:word|wd)?|pwd|secret|token|key|user(?:name)?)$"
 )
 
+# String literals (one line each) and what may stand between two that are one string:
+# blanks and newlines, and at most one concatenation operator (+, ., .., or a backslash).
+_LITERAL = re.compile(r""""([^"\\\n]*(?:\\.[^"\\\n]*)*)"|'([^'\\\n]*(?:\\.[^'\\\n]*)*)'""")
+_JOINER = re.compile(r"\s*(?:\+|\.\.?|\\)?\s*")
+_ADJACENT_QUOTES = re.compile(r"""["'][ \t]*(?:\+|\.\.?|\\)?\s*["']""")
+# Tokens that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4), hex.
+# Runs that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4) or hex.
+# Their boundaries are checked in Python: a look-behind would cost the engine its fast scan.
+_ENCODED_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_ENCODED_NEIGHBOURS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+)
+# A literal worth joining to its neighbour: a token's fragment, not prose.
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-+/=.:]{4,}")
+# Subresource-integrity digests (lockfiles): high entropy by design, never a secret.
+_SRI = re.compile(r"sha(?:1|256|384|512)-[A-Za-z0-9+/]+={0,2}")
+
 # Quoted strings for the entropy check (the detect-secrets plugins' own charsets).
 _BASE64 = Base64HighEntropyString()
 _HEX = HexHighEntropyString()
@@ -245,24 +263,128 @@ class Redactor:
         if self._exact_pattern is not None:
             for match in self._exact_pattern.finditer(text):
                 yield _Span(match.start(), match.end(), "configured_key")
-        for kind, pattern, group, at_boundary in _FORMAT_RULES:
-            for match in pattern.finditer(text):
-                start = match.start()
-                if at_boundary and start > 0 and text[start - 1] in _TOKEN_CHARS:
-                    continue
-                value = match.group(group)
-                if MARKER_PREFIX not in value and not _PLACEHOLDER.match(value):
-                    yield _Span(match.start(group), match.end(group), kind)
+        yield from _format_spans(text)
         lowered = text.translate(_ASCII_LOWER)
         for pattern, group, kind in ((_ASSIGNMENT, 2, "assignment"), (_BEARER, 1, "bearer_token")):
             for match in pattern.finditer(lowered):
                 value = text[match.start(group) : match.end(group)]
                 if _looks_secret(value):
                     yield _Span(match.start(group), match.end(group), kind)
-        yield from _detect_secrets_spans(text)
         for match in _QUOTED.finditer(text):
             if _high_entropy(match.group(2)):
                 yield _Span(match.start(2), match.end(2), "high_entropy")
+        yield from _split_literal_spans(text)
+        yield from _encoded_spans(text)
+
+
+def _format_spans(text: str) -> Iterator[_Span]:
+    """Spans of every known secret format in ``text``: our rules, then detect-secrets'."""
+    for kind, pattern, group, at_boundary in _FORMAT_RULES:
+        for match in pattern.finditer(text):
+            start = match.start()
+            if at_boundary and start > 0 and text[start - 1] in _TOKEN_CHARS:
+                continue
+            value = match.group(group)
+            if MARKER_PREFIX not in value and not _PLACEHOLDER.match(value):
+                yield _Span(match.start(group), match.end(group), kind)
+    yield from _detect_secrets_spans(text)
+
+
+def _split_literal_spans(text: str) -> Iterator[_Span]:
+    """Secrets cut into adjacent string literals: ``"ghp_abc"`` then ``"def"`` on the next
+    line, ``'sk_live_' + '...'``, ``"..." \\`` continuations.
+
+    The literals of each chain are joined and scanned for known formats; a secret that
+    crosses from one literal into the next takes every literal it touches. (A secret inside
+    one literal was found by the plain scan already.)
+    """
+    if not _ADJACENT_QUOTES.search(text):
+        return
+    chain: list[re.Match[str]] = []
+    for match in _LITERAL.finditer(text):
+        content = match.group(1) if match.group(1) is not None else match.group(2)
+        if not _TOKENISH.fullmatch(content):
+            yield from _chain_spans(chain)
+            chain = []
+            continue
+        if chain and not _JOINER.fullmatch(text, chain[-1].end(), match.start()):
+            yield from _chain_spans(chain)
+            chain = []
+        chain.append(match)
+    yield from _chain_spans(chain)
+
+
+def _chain_spans(chain: list[re.Match[str]]) -> Iterator[_Span]:
+    if len(chain) < 2:
+        return
+    groups = [1 if m.group(1) is not None else 2 for m in chain]  # "..." or '...'
+    pieces = [m.group(g) for m, g in zip(chain, groups, strict=True)]
+    bounds: list[int] = []  # where each piece starts in the joined text
+    offset = 0
+    for piece in pieces:
+        bounds.append(offset)
+        offset += len(piece)
+    joined = "".join(pieces)
+    for found in _format_spans(joined):
+        touched = [
+            index
+            for index, start in enumerate(bounds)
+            if start < found.end and start + len(pieces[index]) > found.start
+        ]
+        if len(touched) < 2:
+            continue  # inside one literal: the plain scan has it
+        for index in touched:
+            group = groups[index]
+            yield _Span(chain[index].start(group), chain[index].end(group), found.kind)
+
+
+def _encoded_spans(text: str) -> Iterator[_Span]:
+    """Base64 or hex tokens whose decoded text holds a known secret format (a Kubernetes
+    ``kind: Secret``'s ``data:``, an encoded key in a config): the whole token goes."""
+    for match in _ENCODED_RUN.finditer(text):
+        start, end = match.span()
+        if (start and text[start - 1] in _ENCODED_NEIGHBOURS) or (
+            end < len(text) and text[end] in _ENCODED_NEIGHBOURS
+        ):
+            continue  # part of a longer word, path or identifier
+        token = match.group()
+        for decode, suffix in ((_from_base64, "base64"), (_from_hex, "hex")):
+            decoded = decode(token)
+            if decoded is None:
+                continue
+            found = next(_format_spans(decoded), None)
+            if found is not None:
+                yield _Span(start, end, f"{found.kind}_{suffix}")
+                break
+
+
+def _from_base64(token: str) -> str | None:
+    if len(token) % 4:
+        return None
+    try:
+        return _printable(binascii.a2b_base64(token, strict_mode=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _from_hex(token: str) -> str | None:
+    if len(token) < 24 or len(token) % 2 or not _HEX_ONLY.match(token):
+        return None
+    try:
+        return _printable(bytes.fromhex(token))
+    except ValueError:
+        return None
+
+
+def _printable(data: bytes) -> str | None:
+    """``data`` as text if it is printable UTF-8 (an encoded secret), else None (a digest)."""
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not decoded.strip() or not all(c.isprintable() or c in "\n\r\t" for c in decoded):
+        return None
+    return decoded
 
 
 def _detect_secrets_spans(text: str) -> Iterator[_Span]:
@@ -331,6 +453,8 @@ def _mostly_sequential(value: str) -> bool:
 def _high_entropy(value: str) -> bool:
     """detect-secrets' entropy test, minus the strings it is known to misjudge."""
     if is_potential_uuid(value) or is_sequential_string(value) or _mostly_sequential(value):
+        return False
+    if _SRI.fullmatch(value):
         return False
     if _HEX_ONLY.match(value):
         if len(value) in _DIGEST_LENGTHS or len(value) < 32:
