@@ -129,5 +129,5 @@ async def test_no_handle_is_left_after_crashed_missions(project: Path, collector
     for log in project.glob(".codex-oss/runs/*/events.jsonl"):
         final = [e for e in load_events(log) if e.event_type == "MissionFinalized"]
         assert [(e.payload["status"], e.payload["closure_reason"]) for e in final] == [
-            ("FAILED", "runtime_error")
+            ("FAILED", "runtime_crashed")
         ]
