@@ -56,15 +56,38 @@ class ToolClass(StrEnum):
 
 
 class StopCondition(StrEnum):
+    """What ends a mission's exploration; each value's meaning in the loop is in STOP_MEANINGS."""
+
     ANSWER_FOUND = "answer_found"
+    VALID_REPORT = "valid_report"
     SCOPE_EXHAUSTED = "scope_exhausted"
     BLOCKED_SOURCE = "blocked_source"
     CONTRADICTION = "contradiction"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    DEADLINE_REACHED = "deadline_reached"
+
+
+# What each stop condition does in runtime.loop (also shown in the JSON Schema's description).
+STOP_MEANINGS: dict[StopCondition, str] = {
+    StopCondition.ANSWER_FOUND: "the model's first report that parses closes the mission",
+    StopCondition.VALID_REPORT: "the model's first report that parses closes the mission "
+    "(the origin document's name for answer_found)",
+    StopCondition.SCOPE_EXHAUSTED: "once every required source has been read, exploration "
+    "stops and the next turn must be the report",
+    StopCondition.BLOCKED_SOURCE: "a denial for a blocked source (secret, outside the scope, "
+    "critical path) stops exploration; the report is capped at ESCALATE",
+    StopCondition.CONTRADICTION: "reserved: recorded with the mission, no loop behaviour yet",
+    StopCondition.BUDGET_EXHAUSTED: "a spent tool, model-call, observation or duplicate-action "
+    "budget stops exploration; the report is capped at PARTIAL (budgets always apply)",
+    StopCondition.DEADLINE_REACHED: "the time budget is a stop condition: exploration stops "
+    "while a closing turn still fits in it, so the model reports (capped at PARTIAL) instead "
+    "of the runtime closing at the deadline",
+}
 
 
 class RequiredOutput(StrEnum):
     FINDINGS = "findings"
+    CONFIDENCE = "confidence"
     FILES_INSPECTED = "files_inspected"
     COMMANDS_RUN = "commands_run"
     UNCERTAINTIES = "uncertainties"
@@ -209,47 +232,149 @@ def check_argv_lists(value: Any, where: str) -> Any:
     return value
 
 
+def _budget_doc(name: str, what: str) -> str:
+    """A budget's description with its limits spelled out (MCP clients drop ``maximum``)."""
+    caps = ", ".join(
+        f"{tier.value} {limits[0]} (cap {limits[1]})"
+        for tier, budgets in TIER_BUDGETS.items()
+        if (limits := budgets[name]) is not None
+    )
+    return (
+        f"{what}. Optional: the tier's default applies when absent; values above the tier's "
+        f"cap are lowered to it; above {ABUSIVE_LIMIT[name]} is refused. Default (cap) per "
+        f"tier: {caps}."
+    )
+
+
 class MissionV1(_Strict):
     """A delegated task, as the handoff block states it."""
 
-    schema_version: Literal["oss_agent_mission.v1"]
-    mission_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    tier: Tier
-    mode: Mode | None = None
-    objective: Annotated[StrictStr, Field(min_length=1, max_length=8000)]
-    risk_tier: RiskTier = RiskTier.LOW
-    write_allowed: StrictBool | None = None
-    allowed_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
-    allowed_paths: list[ScopePath] = Field(default_factory=list, max_length=256)
-    forbidden_roots: list[ScopePath] = Field(default_factory=list, max_length=64)
-    critical_path_read_allowed: StrictBool = False
-    critical_path_reason: Annotated[StrictStr, Field(max_length=2000)] | None = None
-    owned_paths: list[ScopePath] = Field(default_factory=list, max_length=64)
-    tool_budget: PositiveInt | None = None
-    time_budget_seconds: PositiveInt | None = None
-    max_model_calls: PositiveInt | None = None
-    max_files_to_inspect: PositiveInt | None = None
-    max_total_observation_bytes: PositiveInt | None = None
-    max_duplicate_actions: Annotated[int, Field(strict=True, ge=0)] | None = None
+    schema_version: Literal["oss_agent_mission.v1"] = Field(
+        description='Always "oss_agent_mission.v1".'
+    )
+    mission_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = Field(
+        description="Unique name of the mission: 1-64 of A-Z a-z 0-9 . _ -, starting with a "
+        "letter or digit; artifacts go under .codex-oss/missions/<mission_id>/."
+    )
+    tier: Tier = Field(
+        description="A2 quick lookup, A3 read-only investigation, A4 patch proposal, A5 "
+        "isolated implementation, A6 critical-path rehearsal."
+    )
+    mode: Mode | None = Field(
+        None,
+        description="Optional; must match the tier (A2 guided_exploration, A3 "
+        "managed_investigation, A4 patch_proposal, A5 bounded_implementation, A6 "
+        "critical_implementation).",
+    )
+    objective: Annotated[StrictStr, Field(min_length=1, max_length=8000)] = Field(
+        description="What the mission must find out or change (at most 8000 characters)."
+    )
+    risk_tier: RiskTier = Field(
+        RiskTier.LOW,
+        description="low, medium or critical; caps the report's confidence (HIGH, MEDIUM, LOW).",
+    )
+    write_allowed: StrictBool | None = Field(
+        None, description="Optional; false below A5, true for A5 and A6."
+    )
+    allowed_roots: list[ScopePath] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Project-relative folders the mission may read below (at most 64; '.' is "
+        "the whole project).",
+    )
+    allowed_paths: list[ScopePath] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Project-relative files (or folders) the mission may read (at most 256). "
+        "With no allowed_roots, each is a required source unless required_sources says "
+        "otherwise.",
+    )
+    required_sources: list[ScopePath] | None = Field(
+        None,
+        max_length=64,
+        description="Paths (files or folders, inside the scope, at most 64) the mission must "
+        "read before it may report COMPLETE: an unread one caps the report at PARTIAL, a "
+        "denied one at ESCALATE. Default: the allowed_paths when allowed_roots is empty, "
+        "else none; [] means none.",
+    )
+    forbidden_roots: list[ScopePath] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Project-relative folders never read, even inside the scope (at most 64).",
+    )
+    critical_path_read_allowed: StrictBool = Field(
+        False, description="Whether critical paths may be read; needs critical_path_reason."
+    )
+    critical_path_reason: Annotated[StrictStr, Field(max_length=2000)] | None = Field(
+        None, description="Why critical paths must be read (at most 2000 characters)."
+    )
+    owned_paths: list[ScopePath] = Field(
+        default_factory=list,
+        max_length=64,
+        description="A4 and above: the paths a patch may change (at most 64, inside the scope).",
+    )
+    tool_budget: PositiveInt | None = Field(
+        None, description=_budget_doc("tool_budget", "Tool calls")
+    )
+    time_budget_seconds: PositiveInt | None = Field(
+        None, description=_budget_doc("time_budget_seconds", "Wall-clock seconds")
+    )
+    max_model_calls: PositiveInt | None = Field(
+        None, description=_budget_doc("max_model_calls", "Model turns")
+    )
+    max_files_to_inspect: PositiveInt | None = Field(
+        None, description=_budget_doc("max_files_to_inspect", "Distinct files read")
+    )
+    max_total_observation_bytes: PositiveInt | None = Field(
+        None,
+        description=_budget_doc("max_total_observation_bytes", "Bytes of tool output shown"),
+    )
+    max_duplicate_actions: Annotated[int, Field(strict=True, ge=0)] | None = Field(
+        None,
+        description=_budget_doc(
+            "max_duplicate_actions",
+            "Repeats of one identical tool call (denied or not) before exploration is "
+            "forced to close; 0 or more",
+        ),
+    )
     allowed_tool_classes: list[ToolClass] = Field(
         default_factory=lambda: [ToolClass.READ, ToolClass.SEARCH, ToolClass.LIST, ToolClass.GIT],
         min_length=1,
+        description="Tool classes offered: read, search, list, git (at least one).",
     )
     stop_conditions: list[StopCondition] = Field(
-        default_factory=lambda: [StopCondition.ANSWER_FOUND, StopCondition.BUDGET_EXHAUSTED]
+        default_factory=lambda: [StopCondition.ANSWER_FOUND, StopCondition.BUDGET_EXHAUSTED],
+        description="What ends exploration: "
+        + "; ".join(f"{c.value}: {STOP_MEANINGS[c]}" for c in StopCondition)
+        + ".",
     )
-    report_schema: Literal["managed_investigation_report.v1"] = "managed_investigation_report.v1"
+    report_schema: Literal["managed_investigation_report.v1"] = Field(
+        "managed_investigation_report.v1",
+        description='Always "managed_investigation_report.v1".',
+    )
     required_outputs: list[RequiredOutput] = Field(
-        default_factory=lambda: [RequiredOutput.FINDINGS]
+        default_factory=lambda: [RequiredOutput.FINDINGS],
+        description="Report fields a COMPLETE must state (an explicit [] or null counts as "
+        "stated, an absent key does not): findings, confidence, files_inspected, "
+        "commands_run, uncertainties, caveats, escalation_recommendation, patch_intent, "
+        "verification_results.",
     )
-    verification: VerificationSpec | None = None
-    max_files_changed: PositiveInt | None = None
-    max_patch_bytes: PositiveInt | None = None
+    verification: VerificationSpec | None = Field(
+        None, description="A5 and A6: argv commands the runtime may run in the worktree."
+    )
+    max_files_changed: PositiveInt | None = Field(
+        None, description=_budget_doc("max_files_changed", "A4 and above: files a patch changes")
+    )
+    max_patch_bytes: PositiveInt | None = Field(
+        None, description=_budget_doc("max_patch_bytes", "A4 and above: bytes of patch")
+    )
 
-    @field_validator("allowed_roots", "allowed_paths", "forbidden_roots", "owned_paths")
+    @field_validator(
+        "allowed_roots", "allowed_paths", "forbidden_roots", "owned_paths", "required_sources"
+    )
     @classmethod
-    def _relative_paths(cls, paths: list[str]) -> list[str]:
-        return [normalise_scope_path(path) for path in paths]
+    def _relative_paths(cls, paths: list[str] | None) -> list[str] | None:
+        return None if paths is None else [normalise_scope_path(path) for path in paths]
 
     @field_validator("objective")
     @classmethod
@@ -258,13 +383,15 @@ class MissionV1(_Strict):
             raise ValueError("objective is blank; say what the mission must find or change")
         return value
 
-    @field_validator("allowed_tool_classes", "stop_conditions", "required_outputs")
+    @field_validator(
+        "allowed_tool_classes", "stop_conditions", "required_outputs", "required_sources"
+    )
     @classmethod
-    def _no_duplicates(cls, values: list[StrEnum]) -> list[StrEnum]:
-        seen: set[StrEnum] = set()
-        for value in values:
+    def _no_duplicates(cls, values: list[Any] | None) -> list[Any] | None:
+        seen: set[Any] = set()
+        for value in values or ():
             if value in seen:
-                raise ValueError(f"{value.value!r} is listed twice")
+                raise ValueError(f"{str(value)!r} is listed twice")
             seen.add(value)
         return values
 
@@ -302,6 +429,14 @@ class MissionV1(_Strict):
         if self.critical_path_read_allowed and not (self.critical_path_reason or "").strip():
             raise ValueError("critical_path_read_allowed needs a critical_path_reason")
         scope = [*self.allowed_roots, *self.allowed_paths]
+        for source in self.required_sources or ():
+            if not any(is_within(source, root) for root in scope):
+                raise ValueError(
+                    f"required_sources entry {source!r} is outside the scope; add it to "
+                    "allowed_paths or allowed_roots"
+                )
+            if any(is_within(source, forbidden) for forbidden in self.forbidden_roots):
+                raise ValueError(f"required_sources entry {source!r} lies in a forbidden root")
         for owned in self.owned_paths:
             if not any(is_within(owned, root) for root in scope):
                 raise ValueError(f"owned_paths entry {owned!r} is outside allowed scope")
@@ -311,6 +446,14 @@ class MissionV1(_Strict):
                         f"owned_paths entry {owned!r} lies in forbidden root {forbidden!r}"
                     )
         return self
+
+    @property
+    def required_source_paths(self) -> tuple[str, ...]:
+        """What must be read before COMPLETE: ``required_sources``, else the allowed_paths of a
+        mission without roots (a mission scoped to named files is about those files)."""
+        if self.required_sources is not None:
+            return tuple(self.required_sources)
+        return () if self.allowed_roots else tuple(self.allowed_paths)
 
     @property
     def effective_mode(self) -> Mode:

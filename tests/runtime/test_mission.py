@@ -303,3 +303,99 @@ def test_json_schema_names_every_field_and_forbids_extras() -> None:
     assert schema["$id"] == "oss_agent_mission.v1"
     assert set(schema["required"]) >= {"schema_version", "mission_id", "tier", "objective"}
     json.dumps(schema)  # the export is plain JSON
+
+
+# The handoff example of the origin document (the README users come from), verbatim.
+ORIGIN_HANDOFF = """{
+"schema_version": "oss_agent_mission.v1",
+"mission_id": "mission_find_runtime_streaming",
+"tier": "A3",
+"mode": "managed_investigation",
+"objective": "Inspect bridge.py and report where managed runtime streaming starts.",
+"risk_tier": "low",
+"write_allowed": false,
+"allowed_roots": [],
+"allowed_paths": ["bridge.py"],
+"tool_budget": 3,
+"time_budget_seconds": 60,
+"allowed_tool_classes": ["read", "search"],
+"stop_conditions": ["valid_report", "budget_exhausted", "deadline_reached"],
+"report_schema": "managed_investigation_report.v1",
+"required_outputs": [
+"files_inspected",
+"commands_run",
+"findings",
+"uncertainties",
+"confidence",
+"caveats",
+"escalation_recommendation"
+]
+}"""
+
+
+def test_the_origin_documents_handoff_validates_verbatim() -> None:
+    compiled = compile_mission(json.loads(ORIGIN_HANDOFF))
+    mission = compiled.mission
+    assert [c.value for c in mission.stop_conditions] == [
+        "valid_report",
+        "budget_exhausted",
+        "deadline_reached",
+    ]
+    assert "confidence" in [o.value for o in mission.required_outputs]
+    assert (mission.tool_budget, mission.time_budget_seconds) == (3, 60)
+    assert mission.required_source_paths == ("bridge.py",)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("stop_conditions", ["never"], "'valid_report'"),
+        ("stop_conditions", ["never"], "'deadline_reached'"),
+        ("required_outputs", ["poem"], "'confidence'"),
+        ("tier", "A9", "'A2'"),
+    ],
+)
+def test_an_unknown_enum_value_lists_the_allowed_ones(field: str, value: Any, allowed: str) -> None:
+    message = _errors(_doc(**{field: value}))
+    assert field in message and allowed in message
+
+
+def test_required_sources_default_to_named_files_only_without_roots() -> None:
+    named = compile_mission(_doc(allowed_roots=[], allowed_paths=["a.py", "b.py"])).mission
+    rooted = compile_mission(_doc(allowed_roots=["src"], allowed_paths=["a.py"])).mission
+    narrowed = _doc(allowed_roots=[], allowed_paths=["a.py", "b.py"], required_sources=["a.py"])
+    none = _doc(allowed_roots=[], allowed_paths=["a.py"], required_sources=[])
+    assert named.required_source_paths == ("a.py", "b.py")
+    assert rooted.required_source_paths == ()
+    assert compile_mission(narrowed).mission.required_source_paths == ("a.py",)
+    assert compile_mission(none).mission.required_source_paths == ()
+
+
+@pytest.mark.parametrize(
+    ("sources", "message"),
+    [
+        (["other.py"], "required_sources entry 'other.py' is outside the scope"),
+        (["src/secret/key.txt"], "lies in a forbidden root"),
+        (["../x"], "escapes the project"),
+        (["src/a.py", "src/a.py"], "listed twice"),
+    ],
+)
+def test_required_sources_stay_strict(sources: list[str], message: str) -> None:
+    doc = _doc(allowed_roots=["src"], forbidden_roots=["src/secret"], required_sources=sources)
+    assert message in _errors(doc)
+
+
+def test_every_schema_field_is_described_and_budgets_state_their_limits() -> None:
+    properties = mission_json_schema()["properties"]
+    undocumented = [name for name, prop in properties.items() if not prop.get("description")]
+    assert undocumented == []
+    for name in BUDGET_FIELDS:
+        description = properties[name]["description"]
+        assert str(ABUSIVE_LIMIT[name]) in description
+        a3 = TIER_BUDGETS[Tier.A3][name]
+        if a3 is not None:
+            assert f"A3 {a3[0]} (cap {a3[1]})" in description
+    assert (
+        "deadline_reached: the time budget is a stop condition"
+        in (properties["stop_conditions"]["description"])
+    )
