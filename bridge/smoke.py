@@ -318,7 +318,7 @@ def codex_exec(
 
 def _investigation_turns() -> list[dict[str, Any]]:
     read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
-    return [read, final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM)]
+    return [read, final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM, quote="return a - b")]
 
 
 def _codex_mission(run: _Run, codex: Path) -> str:
@@ -329,6 +329,7 @@ def _codex_mission(run: _Run, codex: Path) -> str:
         CODEX_MISSION_ID,
         allowed_roots=[],
         allowed_paths=["calc.py", "README.md"],
+        required_sources=["calc.py"],  # the README is context the model may skip
     )
     prompt = f"Investigate.\n<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>"
     try:
@@ -375,7 +376,9 @@ def _patch_mission(run: _Run) -> str:
         "verification_plan": [verify],
     }
     read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
-    report = final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM)["action"]["report"]
+    report = final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM, quote="return a - b")["action"][
+        "report"
+    ]
     propose = {
         "action": {
             "action_type": "propose_patch",

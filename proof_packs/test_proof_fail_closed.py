@@ -15,7 +15,9 @@ async def test_complete_without_reading_anything_is_downgraded(buggy_project, mi
     )
 
     assert run.outcome.status == "PARTIAL"
-    assert run.outcome.report["findings"][0]["unsupported"] is True
+    assert run.outcome.report["findings"] == []
+    rejected = run.outcome.report["rejected_findings"][0]
+    assert rejected["reason"] == "no evidence that resolves in the log"
 
 
 async def test_evidence_that_does_not_resolve_is_not_accepted(buggy_project, mission_runner):
@@ -28,9 +30,10 @@ async def test_evidence_that_does_not_resolve_is_not_accepted(buggy_project, mis
     run = await mission_runner.run(buggy_project, script)
 
     assert (run.outcome.status, run.outcome.closure_reason) == ("PARTIAL", "valid_report")
-    finding = run.outcome.report["findings"][0]
-    assert finding["unsupported"] is True
-    assert finding["evidence_refs"] == []  # neither ref survived resolution
+    assert run.outcome.report["findings"] == []  # neither ref survived resolution
+    rejected = run.outcome.report["rejected_findings"][0]
+    assert rejected["evidence_refs"] == ["file:src/app.py#L40-L50", "event:999"]
+    assert rejected["reason"] == "no evidence that resolves in the log"
 
 
 async def test_invalid_model_output_twice_fails_honestly(buggy_project, mission_runner):

@@ -14,7 +14,7 @@ async def test_a_failing_primary_falls_back_to_the_next_model(buggy_project, mis
         "kimi-k2.6": [{"status": 500}] * 4,
         "deepseek-v4-pro": [
             tool_action("read", path="src/app.py"),
-            final_action(refs=["file:src/app.py#L3-L3"]),
+            final_action(refs=["file:src/app.py#L3-L3"], quote="range(len(items) - 1)"),
         ],
     }
     run = await mission_runner.run(buggy_project, script)
@@ -30,7 +30,7 @@ async def test_a_rate_limit_is_retried(buggy_project, mission_runner):
         "kimi-k2.6": [
             {"status": 429, "headers": {"Retry-After": "0"}},
             tool_action("read", path="src/app.py"),
-            final_action(refs=["file:src/app.py#L3-L3"]),
+            final_action(refs=["file:src/app.py#L3-L3"], quote="range(len(items) - 1)"),
         ]
     }
     run = await mission_runner.run(buggy_project, script)

@@ -16,7 +16,11 @@ async def test_investigation_reads_through_the_runtime_and_cites_recorded_eviden
         "kimi-k2.6": [
             tool_action("ls", path="src"),
             tool_action("read", path="src/app.py"),
-            final_action(refs=["file:src/app.py#L3-L3"], claim="the loop stops one early"),
+            final_action(
+                refs=["file:src/app.py#L3-L3"],
+                claim="the loop stops one early",
+                quote="range(len(items) - 1)",
+            ),
         ]
     }
     run = await mission_runner.run(buggy_project, script)
@@ -36,7 +40,7 @@ async def test_the_report_is_also_written_as_a_projection(buggy_project, mission
     script = {
         "kimi-k2.6": [
             tool_action("read", path="src/app.py"),
-            final_action(refs=["file:src/app.py#L1-L5"]),
+            final_action(refs=["file:src/app.py#L1-L5"], quote="range(len(items) - 1)"),
         ]
     }
     run = await mission_runner.run(buggy_project, script)

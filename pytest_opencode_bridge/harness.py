@@ -76,9 +76,17 @@ def final_action(
     refs: list[str] | None = None,
     claim: str = "finding",
     confidence: str = "HIGH",
+    quote: str | None = None,
 ) -> dict[str, Any]:
-    """A scripted turn whose Action is the final report."""
-    findings = [{"claim": claim, "evidence_refs": refs or [], "confidence": confidence}]
+    """A scripted turn whose Action is the final report (``quote``: the finding's quote)."""
+    finding: dict[str, Any] = {
+        "claim": claim,
+        "evidence_refs": refs or [],
+        "confidence": confidence,
+    }
+    if quote is not None:
+        finding["quote"] = quote
+    findings = [finding]
     return {
         "action": {
             "action_type": "final_report",

@@ -62,6 +62,7 @@ class ModelActionProposed(Payload):
     valid: bool
     error: str | None = None
     repaired: bool = False
+    notes: list[str] = Field(default_factory=list)  # what the tolerant reader normalised
 
 
 class ToolCallRequested(Payload):

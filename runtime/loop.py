@@ -8,13 +8,15 @@ by raising :class:`MissionClosed`, which carries its status and reason as data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import posixpath
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from runtime import prompts
-from runtime.actions import Action, ActionParseError, action_schema, parse_action
+from runtime.actions import Action, ActionParseError, action_schema, max_json_chars, read_action
 from runtime.canonical import canonical_json
 from runtime.commentary import describe
 from runtime.events import (
@@ -41,17 +43,30 @@ from runtime.report import (
     ReportFormatError,
     Status,
     parse_draft,
+    read_draft,
     runtime_report,
+    source_gaps,
     validate_report,
 )
 from runtime.settings import TraceMode
-from runtime.tools import MISTAKE_REASON_CODES
+from runtime.tools import MISTAKE_REASON_CODES, normalise_arguments
 from runtime.tools.caps import MIN_OBSERVATION_BYTES
 
 # Denials that are honest slips (a wrong line range, a typo) rather than grounds to doubt the
 # report. Every other denial caps the status: blocked sources at ESCALATE, the rest (a repeated
 # action, a tool outside the mission's classes, a spent budget) at PARTIAL.
 HARMLESS_CODES = MISTAKE_REASON_CODES - {"duplicate_action", "unknown_tool"}
+# A turn's max_tokens is sized from the longest JSON its schema admits: a few characters a
+# token for JSON and English, plus slack for whitespace the grammar allows between tokens.
+CHARS_PER_TOKEN = 3
+TOKEN_SLACK = 48
+# Sampling that discourages a token loop ("PATCH: PATCH: ..."); frequency_penalty is both an
+# OpenAI-compatible parameter and one llama.cpp's server applies over its recent tokens.
+FREQUENCY_PENALTY = 0.3
+# With deadline_reached a stop condition, exploration stops while this much of the time
+# budget is left, so the closing turn still fits: a fifth of it, within 5-30 seconds.
+CLOSING_RESERVE_SHARE = 0.2
+CLOSING_RESERVE_BOUNDS = (5.0, 30.0)
 
 
 class EventSink(Protocol):
@@ -160,7 +175,12 @@ class Journal:
         evidence = self.evidence
         if isinstance(payload, ToolObserved):
             evidence.observations[seq] = ObservedRange(
-                seq, payload.tool_name, payload.path, payload.start_line, payload.end_line
+                seq,
+                payload.tool_name,
+                payload.path,
+                payload.start_line,
+                payload.end_line,
+                payload.output,
             )
             if payload.tool_name == "read" and payload.path not in evidence.files_read:
                 evidence.files_read.append(payload.path or "")
@@ -169,6 +189,8 @@ class Journal:
             path = payload.arguments.get("path")
             if isinstance(path, str):
                 evidence.denied_paths.add(path.removeprefix("./"))
+                if payload.reason_code in BLOCKED_REASON_CODES:
+                    evidence.blocked_paths.add(posixpath.normpath(path))
             self.denials.append(
                 {
                     "tool_name": payload.tool_name,
@@ -218,6 +240,8 @@ class MissionLoop:
         self._announced: str | None = None
         self.stop_condition: str | None = None  # a met stop condition forces the final turn
         self.interrupted = False  # set by the runner before it cancels: the bridge is stopping
+        self.action_counts: dict[str, int] = {}  # each distinct tool call, denied or not
+        self.most_repeats = 0
 
     async def run(self) -> LoopResult:
         """Run to closure; the log always ends with MissionFinalized."""
@@ -281,12 +305,24 @@ class MissionLoop:
             return "tool_budget"
         if _spent(self.toolbox, mission):
             return "max_total_observation_bytes"
+        if mission.max_duplicate_actions is not None and (
+            self.most_repeats > mission.max_duplicate_actions
+        ):
+            return "max_duplicate_actions"
+        if StopCondition.DEADLINE_REACHED in mission.stop_conditions and (
+            self.deadline - self.clock() <= closing_reserve(mission.time_budget_seconds)
+        ):
+            return StopCondition.DEADLINE_REACHED.value
         return self.stop_condition
 
     async def _next_action(self, forced: str | None) -> Action:
         if forced in BUDGETS and self._announced != forced:
             self._announced = forced
-            used = {"tool_budget": self.tool_calls, "max_model_calls": self.model_calls}
+            used = {
+                "tool_budget": self.tool_calls,
+                "max_model_calls": self.model_calls,
+                "max_duplicate_actions": self.most_repeats,
+            }
             limit = getattr(self.mission, forced)
             self._exhausted(forced, limit, used.get(forced, limit))
         if forced:
@@ -296,9 +332,10 @@ class MissionLoop:
             text = await self._call_model(closing_only=forced is not None)
             turn = self.model_calls
             try:
-                action = parse_action(text, self.allowed_types)
-                if action.action_type == "final_report":
-                    parse_draft(action.report)
+                read = read_action(text, self.allowed_types)
+                action, notes = read.action, list(read.notes)
+                if action.report is not None:
+                    notes += read_draft(action.report)[1]
             except (ActionParseError, ReportFormatError) as error:
                 self.journal.add(
                     ModelActionProposed(
@@ -319,7 +356,13 @@ class MissionLoop:
                 continue
             redacted, _ = self.journal.redactor.redact_obj(action.model_dump(mode="json"))
             self.journal.add(
-                ModelActionProposed(turn=turn, action=redacted, valid=True, repaired=repaired),
+                ModelActionProposed(
+                    turn=turn,
+                    action=redacted,
+                    valid=True,
+                    repaired=repaired,
+                    notes=[self.journal.redactor.redact(note).text[:300] for note in notes],
+                ),
                 "model",
             )
             self.messages.append({"role": "assistant", "content": canonical_json(redacted)})
@@ -338,19 +381,19 @@ class MissionLoop:
                 Status.PARTIAL, "deadline_reached", "the mission's time budget ran out"
             )
         self.model_calls += 1
+        schema = action_schema(
+            {} if closing_only else self.tool_specs,
+            self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
+            tuple(output.value for output in self.mission.required_outputs),
+        )
         body: dict[str, Any] = {
             "messages": list(self.messages),
             "temperature": 0.2,
-            "max_tokens": self.max_tokens,
+            "max_tokens": turn_max_tokens(schema, self.max_tokens),
+            "frequency_penalty": FREQUENCY_PENALTY,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {
-                    "name": "action",
-                    "schema": action_schema(
-                        {} if closing_only else self.tool_specs,
-                        self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
-                    ),
-                },
+                "json_schema": {"name": "action", "schema": schema},
             },
         }
         try:
@@ -392,9 +435,12 @@ class MissionLoop:
                 tool_name=action.tool_name or "",
                 arguments=arguments,
                 reason=action.reason[:500],
-                phase=action.phase.value if action.phase else "",
+                phase=action.phase or "",
             )
         )
+        key = _action_key(action.tool_name or "", action.arguments)
+        self.action_counts[key] = self.action_counts.get(key, 0) + 1
+        self.most_repeats = max(self.most_repeats, self.action_counts[key] - 1)
         outcome = self.toolbox.run(call_id, action.tool_name or "", action.arguments)
         event = self.journal.add(outcome)
         self.messages.append({"role": "user", "content": prompts.observation(event.seq, outcome)})
@@ -404,13 +450,20 @@ class MissionLoop:
             and StopCondition.BLOCKED_SOURCE in self.mission.stop_conditions
         ):
             self.stop_condition = StopCondition.BLOCKED_SOURCE.value
+        elif (
+            self.stop_condition is None
+            and StopCondition.SCOPE_EXHAUSTED in self.mission.stop_conditions
+            and self.mission.required_source_paths
+            and not source_gaps(self.mission, self.journal.evidence)[0]
+        ):
+            self.stop_condition = StopCondition.SCOPE_EXHAUSTED.value
 
     def _close_with_report(self, action: Action, forced: str | None) -> MissionClosed:
         journal = self.journal
         draft_data, _ = journal.redactor.redact_obj(action.report or {})
         journal.add(ReportProposed(report=draft_data), "model")
         draft = parse_draft(draft_data)
-        cap = Status.PARTIAL if forced else None
+        cap = Status.PARTIAL if forced in CAPPING_STOPS else None
         if journal.worst_denial is not None and (
             cap is None or journal.worst_denial is Status.ESCALATE
         ):
@@ -509,14 +562,42 @@ class MissionLoop:
                 await self.on_commentary(line)
 
 
-BUDGETS = frozenset({"tool_budget", "max_model_calls", "max_total_observation_bytes"})
+BUDGETS = frozenset(
+    {"tool_budget", "max_model_calls", "max_total_observation_bytes", "max_duplicate_actions"}
+)
+# Forced closings whose report is capped at PARTIAL: exploration was cut short. Running out
+# of scope (every required source read) is not; a blocked source caps at ESCALATE anyway.
+CAPPING_STOPS = BUDGETS | {StopCondition.DEADLINE_REACHED.value, StopCondition.BLOCKED_SOURCE.value}
+
+
+def closing_reserve(time_budget_seconds: float) -> float:
+    """Seconds of the time budget kept for the closing turn when deadline_reached is listed."""
+    low, high = CLOSING_RESERVE_BOUNDS
+    return min(high, max(low, time_budget_seconds * CLOSING_RESERVE_SHARE))
+
+
+def turn_max_tokens(schema: dict[str, Any], ceiling: int) -> int:
+    """The turn's ``max_tokens``: what its schema can hold at most, never above ``ceiling``."""
+    chars = max_json_chars(schema)
+    if chars is None:
+        return ceiling
+    return min(ceiling, chars // CHARS_PER_TOKEN + TOKEN_SLACK)
 
 
 def _closure_reason(forced: str | None) -> str:
     """Why a closing turn happened: the model chose it, a budget ran out, or a stop condition."""
     if forced is None:
         return "valid_report"
+    if forced == StopCondition.DEADLINE_REACHED.value:
+        return "deadline_reached"
     return "budget_exhausted" if forced in BUDGETS else f"stop_condition_{forced}"
+
+
+def _action_key(tool_name: str, arguments: dict[str, Any]) -> str:
+    """One identity per tool call as it would run (defaults filled in), or as sent if invalid."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        arguments = normalise_arguments(tool_name, arguments)
+    return canonical_json([tool_name, arguments])
 
 
 def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:

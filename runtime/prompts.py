@@ -12,18 +12,21 @@ from runtime.canonical import canonical_json
 from runtime.events import ToolCallDenied, ToolObserved
 from runtime.mission import PATCH_TIERS, MissionV1
 
+# Every example value is a <placeholder>: small models copy a worked example word for word
+# (they grep for its sentence and cite a file that does not exist).
 SYSTEM = """You are an investigator working under a runtime that owns every tool.
 You never touch files yourself: each turn you answer with exactly ONE JSON object (an Action):
-{"action_type": "tool_call", "tool_name": "<tool>", "arguments": {...}, "reason": "<why>", "phase": "PLAN|EXPLORE|VERIFY|REPORT"}
+{"action_type": "tool_call", "tool_name": "<tool>", "arguments": {<arguments>}, "reason": "<why>", "phase": "PLAN|EXPLORE|VERIFY|REPORT"}
 or, when you are done:
-{"action_type": "final_report", "reason": "<why>", "phase": "REPORT", "report": {"status": "COMPLETE|PARTIAL|ESCALATE|FAILED", "confidence": "HIGH|MEDIUM|LOW", "findings": [{"claim": "...", "evidence_refs": ["file:<path>#L<a>-<b>", "event:<n>"], "confidence": "HIGH|MEDIUM|LOW"}], "uncertainties": [], "caveats": [], "escalation_recommendation": null}}
+{"action_type": "final_report", "reason": "<why>", "phase": "REPORT", "report": {"status": "COMPLETE|PARTIAL|ESCALATE|FAILED", "confidence": "HIGH|MEDIUM|LOW", "findings": [{"claim": "<claim>", "evidence_refs": ["file:<path>#L<a>-<b>"], "quote": "<text copied exactly from those lines>", "confidence": "HIGH|MEDIUM|LOW"}], "uncertainties": [], "caveats": [], "escalation_recommendation": null}}
 Rules: every finding cites evidence the runtime returned to you (a line range you actually read, or
-the event number of an observation). Claims without evidence are downgraded. Paths are relative
-to the project. Denied paths stay denied; do not retry them. Report honestly: PARTIAL or
-ESCALATE is better than an unsupported COMPLETE."""
+the event number of an observation, event:<n>) and quotes the words in it that support the
+claim, copied exactly. Unsupported or unquoted claims are rejected. [] means none. Paths are
+relative to the project. Denied paths stay denied; do not retry them, nor repeat a call.
+Report honestly: PARTIAL or ESCALATE is better than an unsupported COMPLETE."""
 
 PATCH_RULES = """This mission may propose a patch. Close with:
-{"action_type": "propose_patch", "reason": "...", "phase": "REPORT", "patch": {"edits": [{"path": "<owned path>", "operation": "replace_exact", "old_text": "...", "new_text": "..."}], "rationale": "...", "verification_plan": [<argv lists copied from the mission's verification commands>]}, "report": {<report as above>}}
+{"action_type": "propose_patch", "reason": "<why>", "phase": "REPORT", "patch": {"edits": [{"path": "<owned path>", "operation": "replace_exact", "old_text": "<exact current text>", "new_text": "<replacement>"}], "rationale": "<why this change>", "verification_plan": [<argv lists copied from the mission's verification commands>]}, "report": {<report as above>}}
 Operations: insert_before/insert_after (anchor), replace_exact (old_text, new_text),
 replace_range (start_line, end_line, new_text), append (new_text), create (new_text).
 Only owned paths may change. Never send a raw diff."""
@@ -50,6 +53,11 @@ def opening_messages(mission: MissionV1, tool_specs: dict[str, dict[str, Any]]) 
         f"Objective: {mission.objective}",
         f"Scope: {scope}",
     ]
+    if mission.required_source_paths:
+        lines.append(
+            "Required sources (read each before reporting COMPLETE): "
+            + ", ".join(mission.required_source_paths)
+        )
     if mission.owned_paths:
         lines.append("Owned paths (may be changed by a patch): " + ", ".join(mission.owned_paths))
     if mission.verification is not None and mission.verification.commands:

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from runtime.actions import ActionParseError, action_schema, parse_action
+from runtime.actions import (
+    ActionParseError,
+    action_schema,
+    max_json_chars,
+    parse_action,
+    read_action,
+)
 
 INVESTIGATION = frozenset({"tool_call", "final_report"})
 
@@ -18,7 +24,7 @@ def test_plain_tool_call_is_parsed():
         }
     )
     action = parse_action(text, INVESTIGATION)
-    assert (action.tool_name, action.arguments, action.phase.value) == (
+    assert (action.tool_name, action.arguments, action.phase) == (
         "read",
         {"path": "a.py"},
         "EXPLORE",
@@ -55,7 +61,6 @@ def test_several_fenced_blocks_are_refused():
         ('{"action_type": "dance"}', "action_type"),
         ('{"action_type": "tool_call"}', "needs tool_name"),
         ('{"action_type": "final_report"}', "needs a report"),
-        ('{"action_type": "tool_call", "tool_name": "ls", "colour": "red"}', "colour: unknown"),
         ('{"tool": "ls", "tool_name": "read", "action_type": "tool_call"}', "given twice"),
     ],
 )
@@ -91,3 +96,74 @@ def test_schema_offers_propose_patch_only_when_allowed():
 
     assert "propose_patch" not in types(INVESTIGATION)
     assert "propose_patch" in types(INVESTIGATION | {"propose_patch"})
+
+
+READ = {"action_type": "tool_call", "tool_name": "read", "arguments": {"path": "a.py"}}
+
+
+@pytest.mark.parametrize(
+    ("phase", "read_as", "note"),
+    [
+        ("explore", "EXPLORE", "phase 'explore' read as 'EXPLORE'"),
+        ("investigate", "EXPLORE", "phase 'investigate' read as 'EXPLORE'"),
+        ("Verification", "VERIFY", "read as 'VERIFY'"),
+        ("brainstorm", "brainstorm", "not one of the runtime's; kept as text"),
+    ],
+)
+def test_a_phase_never_invalidates_a_turn(phase, read_as, note):
+    read = read_action(json.dumps({**READ, "phase": phase}), INVESTIGATION)
+    assert read.action.phase == read_as
+    assert any(note in line for line in read.notes)
+
+
+def test_prose_around_the_object_is_ignored_and_noted():
+    text = f"Let me look at the file.\n{json.dumps(READ)}\nI will report after that."
+    read = read_action(text, INVESTIGATION)
+    assert read.action.arguments == {"path": "a.py"}
+    assert "read the Action from the text around it" in read.notes
+
+
+def test_a_fence_with_any_language_tag_and_prose_is_read():
+    text = f"Here you go:\n```JSON\n{json.dumps(READ)}\n```\nDone."
+    assert parse_action(text, INVESTIGATION).tool_name == "read"
+
+
+def test_extra_keys_are_dropped_and_noted():
+    read = read_action(json.dumps({**READ, "colour": "red", "confidence": 0.4}), INVESTIGATION)
+    assert read.action.tool_name == "read"
+    assert any("'colour', 'confidence'" in note for note in read.notes)
+
+
+def test_a_typeless_object_is_read_by_the_fields_it_has():
+    read = read_action(json.dumps({"tool": "read", "args": {"path": "a.py"}}), INVESTIGATION)
+    assert read.action.action_type == "tool_call"
+    assert any("action_type missing" in note for note in read.notes)
+
+
+def test_two_objects_are_ambiguous_and_refused():
+    text = json.dumps(READ) + "\nor maybe\n" + json.dumps({**READ, "arguments": {"path": "b"}})
+    with pytest.raises(ActionParseError, match="several JSON objects"):
+        parse_action(text, INVESTIGATION)
+
+
+def test_what_runs_stays_strict():
+    with pytest.raises(ActionParseError, match="arguments"):
+        parse_action(json.dumps({**READ, "arguments": "a.py"}), INVESTIGATION)
+    with pytest.raises(ActionParseError, match="action_type"):
+        parse_action(json.dumps({**READ, "action_type": "run_shell"}), INVESTIGATION)
+
+
+def test_the_report_schema_asks_for_quotes_and_the_missions_outputs():
+    schema = action_schema({}, frozenset({"final_report"}), ("caveats", "confidence"))
+    (branch,) = schema["anyOf"]
+    report = branch["properties"]["report"]
+    assert report["required"] == ["status", "confidence", "findings", "caveats"]
+    assert "quote" in report["properties"]["findings"]["items"]["required"]
+
+
+def test_every_string_and_list_of_the_schema_is_bounded():
+    specs = {"read": {"parameters": {"properties": {"path": {"type": "string"}}}}}
+    schema = action_schema(specs, INVESTIGATION)
+    assert max_json_chars(schema) is not None
+    assert max_json_chars({"type": "string"}) is None
+    assert max_json_chars({"type": "array", "items": {"enum": ["ab"]}, "maxItems": 2}) == 2 + 2 * 5

@@ -75,7 +75,7 @@ async def test_honest_investigation_completes_with_resolving_evidence(project):
         "kimi-k2.6": [
             tool("ls", path="src"),
             tool("read", path="src/app.py"),
-            final(refs=["file:src/app.py#L3-L3"]),
+            final(refs=["file:src/app.py#L3-L3"], quote="range(len(items) - 1)"),
         ]
     }
     outcome, requests, lines = await run(project, script)
@@ -145,7 +145,8 @@ async def test_complete_without_reading_is_downgraded(project):
     outcome, _, _ = await run(project, script)
 
     assert outcome.status == "PARTIAL"
-    assert outcome.report["findings"][0]["unsupported"] is True
+    assert outcome.report["findings"] == []
+    assert outcome.report["rejected_findings"][0]["evidence_refs"] == ["file:src/app.py#L3-L3"]
 
 
 async def test_garbage_twice_fails_honestly(project):
@@ -249,7 +250,10 @@ async def test_blocked_source_stop_condition_forces_the_final_turn(project):
 async def test_provider_500_falls_back_along_the_chain(project):
     script = {
         "kimi-k2.6": [{"status": 500}] * 4,
-        "deepseek-v4-pro": [tool("read", path="src/app.py"), final(refs=["file:src/app.py#L3-L3"])],
+        "deepseek-v4-pro": [
+            tool("read", path="src/app.py"),
+            final(refs=["file:src/app.py#L3-L3"], quote="range(len(items) - 1)"),
+        ],
     }
     outcome, _, _ = await run(project, script)
 
@@ -272,7 +276,7 @@ async def test_rate_limit_is_retried_after_retry_after(project):
         "kimi-k2.6": [
             {"status": 429, "headers": {"Retry-After": "0"}},
             tool("read", path="src/app.py"),
-            final(refs=["file:src/app.py#L3-L3"]),
+            final(refs=["file:src/app.py#L3-L3"], quote="range(len(items) - 1)"),
         ]
     }
     outcome, _, _ = await run(project, script)
