@@ -50,7 +50,9 @@ __all__ = [
 ]
 
 SETUP_COMMAND = "bash scripts/setup"
-DEFAULT_TIME_BUDGET_SECONDS = 120
+# Two turns of SmolLM2-135M on two busy cores take 10-15 s; the budget bounds the demo's
+# mission, and with deadline_reached the model still gets its closing turn within it.
+DEFAULT_TIME_BUDGET_SECONDS = 20
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 MANIFEST_NAMES = (
     "pyproject.toml",
@@ -64,12 +66,12 @@ MANIFEST_NAMES = (
     "Makefile",
 )
 MAX_MANIFESTS = 2
-README_LINES = 40
+README_LINES = 24  # enough for a README's opening; every line is resent each turn
 # Budgets of the default mission: small enough that a 135M model on two cores finishes in
-# about a minute, large enough for one read, one more look and a report.
+# well under the time budget, large enough for one read, one more look and a report.
 DEMO_BUDGETS: dict[str, int] = {
     "tool_budget": 2,
-    "max_model_calls": 4,
+    "max_model_calls": 3,
     "max_files_to_inspect": 3,
     # Every observation is resent each turn; SmolLM2's context is 8k tokens.
     "max_total_observation_bytes": 6_000,
@@ -157,6 +159,9 @@ def plan_demo_mission(
     if scope:
         fields["allowed_roots"] = []
         fields["allowed_paths"] = scope
+        if target is not None:
+            # The README is what the objective is about; the manifests are optional context.
+            fields["required_sources"] = [target]
     if objective is None:
         objective = _default_objective(target, scope)
     return template(
@@ -164,8 +169,9 @@ def plan_demo_mission(
         objective,
         mission_id,
         allowed_tool_classes=tool_classes,
-        # A reach for a secret or out-of-scope file ends exploration: report what you have.
-        stop_conditions=["answer_found", "blocked_source", "budget_exhausted"],
+        # A reach for a secret or out-of-scope file ends exploration: report what you have;
+        # so does the clock, early enough for the model's own report.
+        stop_conditions=["valid_report", "blocked_source", "budget_exhausted", "deadline_reached"],
         time_budget_seconds=time_budget_seconds,
         **DEMO_BUDGETS,
         **fields,
@@ -193,7 +199,7 @@ def _default_objective(target: str | None, scope: list[str]) -> str:
     return (
         f"{opening} First action: {example}.{more} Then answer with a final_report whose "
         f"findings each cite a range you were shown, such as "
-        f"file:{target}#L1-L{README_LINES}, or its event number."
+        f"file:{target}#L1-L{README_LINES}, and quote the words of it that say so."
     )
 
 
