@@ -135,6 +135,9 @@ def render_result(console: Any, result: Any) -> None:
         console.print(table)
     else:
         console.print("[yellow]no finding was accepted[/] (the runtime keeps only evidenced ones)")
+    for rejected in (report.get("rejected_findings") or [])[:MAX_SHOWN]:
+        claim = " ".join(str(rejected.get("claim", "")).split())[:80]
+        console.print(f"[dim]rejected:[/] {claim!r}: {rejected.get('reason', '')}")
     for key, label in (("uncertainties", "uncertain"), ("caveats", "caveat")):
         for line in (report.get(key) or [])[:MAX_SHOWN]:
             console.print(f"[dim]{label}:[/] {line}")

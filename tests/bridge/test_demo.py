@@ -136,6 +136,35 @@ def test_demo_prints_the_report_and_leaves_its_artifacts(project, upstream):
     assert "nothing else was running" in out
 
 
+def test_demo_shows_a_degenerate_finding_only_as_rejected(project, upstream):
+    # What SmolLM2 wrote once: a repeated token, citing a range it did read.
+    degenerate = "PATCH: " * 25
+    read = tool_action("read", "read the README", path="README.md", start_line=1, end_line=3)
+    upstream.set_script(
+        {LOCAL_MODEL_ID: [read, final_action("COMPLETE", [EVIDENCE], claim=degenerate)]}
+    )
+    result = CliRunner().invoke(
+        main,
+        ["demo", "--project", str(project)],
+        env={"LOCAL_MODEL_BASE_URL": upstream.base_url, "PROXY_API_KEY": None},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "no finding was accepted" in result.output
+    assert "rejected:" in result.output and "degenerate claim" in result.output
+    (mission_dir,) = (project / ".codex-oss" / "missions").iterdir()
+    report = json.loads((mission_dir / "report.json").read_text())
+    assert report["status"] == "PARTIAL" and report["findings"] == []
+    assert report["rejected_findings"][0]["claim"] == degenerate
+
+
+def test_the_default_mission_must_read_its_readme_and_reports_inside_its_budget():
+    mission = plan_demo_mission({"README.md", "pyproject.toml"}, mission_id="demo-5")
+    assert mission["required_sources"] == ["README.md"]
+    assert "deadline_reached" in mission["stop_conditions"]
+    assert mission["time_budget_seconds"] == 20
+
+
 def test_run_demo_reports_an_honest_partial(project, upstream):
     # The model keeps reading past its budget: the runtime closes PARTIAL, and the demo says so.
     read = tool_action("read", path="README.md", start_line=1, end_line=3)
