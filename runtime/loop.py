@@ -389,7 +389,7 @@ class MissionLoop:
         body: dict[str, Any] = {
             "messages": list(self.messages),
             "temperature": 0.2,
-            "max_tokens": turn_max_tokens(schema, self.max_tokens),
+            "max_tokens": self._turn_max_tokens(schema),
             "frequency_penalty": FREQUENCY_PENALTY,
             "response_format": {
                 "type": "json_schema",
@@ -424,6 +424,13 @@ class MissionLoop:
         self.input_tokens += getattr(usage, "input_tokens", 0)
         self.output_tokens += getattr(usage, "output_tokens", 0)
         return result.content or ""
+
+    def _turn_max_tokens(self, schema: dict[str, Any]) -> int:
+        """Sized from the schema where every profile enforces it as a grammar (the local
+        model); a model that only reads the schema may write longer, so it keeps the ceiling."""
+        if self.chain and all(getattr(p, "supports_json_schema", False) for p in self.chain):
+            return turn_max_tokens(schema, self.max_tokens)
+        return self.max_tokens
 
     def _run_tool(self, action: Action) -> None:
         self.tool_calls += 1

@@ -294,8 +294,14 @@ async def test_each_turn_is_sized_and_asks_for_quotes(project):
     report = closing["properties"]["report"]
     assert "quote" in report["properties"]["findings"]["items"]["required"]
     assert "caveats" in report["required"] and "uncertainties" not in report["required"]
-    assert 0 < body["max_tokens"] < 1536
+    assert 0 < body["max_tokens"] < 1536  # the grammar bounds what the local model can write
     assert body["frequency_penalty"] > 0
+    remote = await run(
+        project, [tool("read", path="bridge.py"), {"action": honest_report()}], mission()
+    )
+    # kimi reads the schema without a grammar enforcing its bounds: it keeps the ceiling.
+    assert remote.requests[0].body["max_tokens"] == 1536
+    assert remote.requests[0].body["frequency_penalty"] > 0
 
 
 async def test_deadline_reached_leaves_the_model_its_closing_turn(project):
