@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runtime.handoff import extract_handoff_from_text
 from runtime.mission import (
     ABUSIVE_LIMIT,
     BUDGET_FIELDS,
@@ -306,35 +308,11 @@ def test_json_schema_names_every_field_and_forbids_extras() -> None:
 
 
 # The handoff example of the origin document (the README users come from), verbatim.
-ORIGIN_HANDOFF = """{
-"schema_version": "oss_agent_mission.v1",
-"mission_id": "mission_find_runtime_streaming",
-"tier": "A3",
-"mode": "managed_investigation",
-"objective": "Inspect bridge.py and report where managed runtime streaming starts.",
-"risk_tier": "low",
-"write_allowed": false,
-"allowed_roots": [],
-"allowed_paths": ["bridge.py"],
-"tool_budget": 3,
-"time_budget_seconds": 60,
-"allowed_tool_classes": ["read", "search"],
-"stop_conditions": ["valid_report", "budget_exhausted", "deadline_reached"],
-"report_schema": "managed_investigation_report.v1",
-"required_outputs": [
-"files_inspected",
-"commands_run",
-"findings",
-"uncertainties",
-"confidence",
-"caveats",
-"escalation_recommendation"
-]
-}"""
+ORIGIN_HANDOFF = Path(__file__).parents[1] / "fixtures" / "origin-handoff.md"
 
 
 def test_the_origin_documents_handoff_validates_verbatim() -> None:
-    compiled = compile_mission(json.loads(ORIGIN_HANDOFF))
+    compiled = compile_mission(extract_handoff_from_text(ORIGIN_HANDOFF.read_text()))
     mission = compiled.mission
     assert [c.value for c in mission.stop_conditions] == [
         "valid_report",

@@ -22,34 +22,8 @@ BRIDGE_PY = (
     "    # managed runtime streaming starts here\n"
     "    return await stream_mission(mission)\n"
 )
-# The origin document's handoff, verbatim.
-ORIGIN_HANDOFF = """<OSS_HANDOFF_JSON>
-{
-"schema_version": "oss_agent_mission.v1",
-"mission_id": "mission_find_runtime_streaming",
-"tier": "A3",
-"mode": "managed_investigation",
-"objective": "Inspect bridge.py and report where managed runtime streaming starts.",
-"risk_tier": "low",
-"write_allowed": false,
-"allowed_roots": [],
-"allowed_paths": ["bridge.py"],
-"tool_budget": 3,
-"time_budget_seconds": 60,
-"allowed_tool_classes": ["read", "search"],
-"stop_conditions": ["valid_report", "budget_exhausted", "deadline_reached"],
-"report_schema": "managed_investigation_report.v1",
-"required_outputs": [
-"files_inspected",
-"commands_run",
-"findings",
-"uncertainties",
-"confidence",
-"caveats",
-"escalation_recommendation"
-]
-}
-</OSS_HANDOFF_JSON>"""
+# The origin document's handoff, verbatim, as a user would paste it.
+ORIGIN_HANDOFF = (Path(__file__).parents[1] / "fixtures" / "origin-handoff.md").read_text()
 STREAMING_CLAIM = "managed runtime streaming starts in handle(), which returns stream_mission()"
 RUNNER = MissionRunner()
 
@@ -122,7 +96,7 @@ async def test_the_origin_handoff_runs_to_complete_against_an_honest_chatty_mode
         text("I will read the file first.\n" + json.dumps(read) + "\nThen I will report."),
         text("Here is my report:\n```json\n" + json.dumps(honest_report()) + "\n```"),
     ]
-    ran = await run(project, script, "Please investigate.\n" + ORIGIN_HANDOFF)
+    ran = await run(project, script, ORIGIN_HANDOFF)
 
     outcome = ran.outcome
     assert (outcome.status, outcome.closure_reason) == ("COMPLETE", "valid_report"), outcome.report[
