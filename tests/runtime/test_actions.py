@@ -167,3 +167,8 @@ def test_every_string_and_list_of_the_schema_is_bounded():
     assert max_json_chars(schema) is not None
     assert max_json_chars({"type": "string"}) is None
     assert max_json_chars({"type": "array", "items": {"enum": ["ab"]}, "maxItems": 2}) == 2 + 2 * 5
+
+
+def test_prose_around_absurd_nesting_is_refused_without_decoding_it():
+    with pytest.raises(ActionParseError, match="nests deeper"):
+        parse_action("here: " + "[" * 5000 + "]" * 5000, INVESTIGATION)
