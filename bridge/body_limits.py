@@ -35,14 +35,14 @@ def body_limits_middleware(
         if request.can_read_body:
             raw = await request.read()  # over client_max_size: 413, answered outside
             try:
-                text = raw.decode("utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise RequestError(
                     f"request body is not UTF-8 (byte {exc.start}): send JSON encoded as UTF-8",
                     code="invalid_json",
                 ) from None
             try:
-                check_json_shape(text, max_depth=max_depth, max_values=max_values)
+                check_json_shape(raw, max_depth=max_depth, max_values=max_values)
             except JsonLimitError as exc:
                 raise RequestError(
                     f"request body refused: {exc.msg}; send a flatter, smaller JSON object",

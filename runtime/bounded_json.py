@@ -3,9 +3,9 @@
 Python's decoder recurses once per level, so 100,000 nested ``[`` end in ``RecursionError``
 (and any later recursive walk of a merely deep document can too); a body of a million tiny
 members costs hundreds of megabytes as objects. :func:`check_json_shape` measures both on the
-text itself, outside string literals, in a few C-speed passes: the innermost empty pairs are
-peeled off once per level, so a deep document is refused after ``max_depth`` passes whatever
-its length. :class:`JsonLimitError` is a ``json.JSONDecodeError``, so every caller that
+bytes themselves, outside string literals, in a few C-speed passes: the innermost empty pairs
+are peeled off once per level, so a deep document is refused after ``max_depth`` passes
+whatever its length. :class:`JsonLimitError` is a ``json.JSONDecodeError``, so every caller that
 already handles bad JSON handles it too.
 """
 
@@ -28,11 +28,11 @@ DEFAULT_MAX_DEPTH = 64
 # A Codex request holds a few thousand values; a million would be ~100 MB of objects.
 DEFAULT_MAX_VALUES = 200_000
 
-# A string literal, unrolled so the engine never backtracks: each "[^"\\]*" run is one C loop.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
-_SEPARATORS = re.compile(r"[,:]")
+# Every byte but quotes and structure, deleted by bytes.translate in one pass.
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{},:')
+_STRING = re.compile(rb'"[^"]*"')
+_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\[\\"]')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 class JsonLimitError(json.JSONDecodeError):
@@ -60,38 +60,60 @@ def loads_bounded(
 
 
 def check_json_shape(
-    text: str, *, max_depth: int = DEFAULT_MAX_DEPTH, max_values: int = DEFAULT_MAX_VALUES
+    text: str | bytes,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_values: int = DEFAULT_MAX_VALUES,
 ) -> None:
     """Raise :class:`JsonLimitError` if ``text`` nests deeper than ``max_depth`` or holds more
     than about ``max_values`` values; anything else (even invalid JSON) is left to the decoder.
     """
-    # Counts over the raw text bound the real ones from above: most texts stop here.
-    if text.count("[") + text.count("{") <= max_depth and len(text) <= max_values:
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    doc = text if isinstance(text, str) else ""
+    # Counts over the raw text bound the real ones from above: most small texts stop here.
+    if data.count(b"[") + data.count(b"{") <= max_depth and len(data) <= max_values:
         return
-    skeleton = _STRING.sub("", text)
-    unclosed = skeleton.find('"')
-    if unclosed != -1:  # a string that never closes: the decoder stops there, so do we
-        skeleton = skeleton[:unclosed]
-    if text.count(",") + text.count(":") >= max_values:
-        values = len(_SEPARATORS.findall(skeleton)) + 1
-        if values > max_values:
-            raise JsonLimitError(
-                f"JSON holds about {values} values, more than the {max_values} allowed", text
-            )
-    brackets = _NOT_BRACKET.sub("", skeleton)
+    skeleton = _skeleton(data)
+    values = skeleton.count(b",") + skeleton.count(b":") + 1
+    if values > max_values:
+        raise JsonLimitError(
+            f"JSON holds about {values} values, more than the {max_values} allowed", doc
+        )
+    brackets = skeleton.translate(None, b",:")
+    # A run of more openers than the bound is too deep whatever follows; checked on every
+    # pass, it ends a deep document at once (each pass peels the siblings that hide a run).
+    too_deep = re.compile(rb"[\[{]{%d}" % (max_depth + 1))
     for _ in range(max_depth):
         if not brackets:
             return
-        peeled = _EMPTY_PAIR.sub("", brackets)
+        if too_deep.search(brackets):
+            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc)
+        peeled = _EMPTY_PAIR.sub(b"", brackets)
         if len(peeled) == len(brackets):
             break  # what is left does not pair up: invalid JSON, at most this deep
         brackets = peeled
     else:
         if _EMPTY_PAIR.search(brackets):
-            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", text)
+            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc)
     # Unpaired brackets: the decoder reports the syntax error, provided it cannot recurse
     # further than the bound on the way there.
     if len(brackets) > max_depth:
         raise JsonLimitError(
-            f"JSON nests deeper than {max_depth} levels (or its brackets do not pair up)", text
+            f"JSON nests deeper than {max_depth} levels (or its brackets do not pair up)", doc
         )
+
+
+def _skeleton(data: bytes) -> bytes:
+    """The structural bytes of ``data`` outside string literals: brackets, commas, colons.
+
+    Escaped backslashes and escaped quotes go first, so every quote left opens or closes a
+    string; then everything but quotes and structure goes (C-speed passes), and the strings,
+    now only quotes around structure characters, are cut out of what is left.
+    """
+    data = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", data)
+    # Most strings hold no structure character and shrink to "": one C pass removes those.
+    skeleton = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    skeleton = _STRING.sub(b"", skeleton)
+    unclosed = skeleton.find(b'"')
+    # A string that never closes: the decoder stops there, so the count does too.
+    return skeleton if unclosed == -1 else skeleton[:unclosed]

@@ -34,6 +34,7 @@ COMMANDS: dict[str, list[str]] = {
     "install": ["install", "--project", "."],
     "demo": ["demo"],
     "mission run": ["mission", "run", "handoff.txt", "--model", "mission-a3-kimi"],
+    "start": ["start"],
 }
 
 
