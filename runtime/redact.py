@@ -150,11 +150,13 @@ _PLACEHOLDER = re.compile(
 # blanks and newlines, and at most one concatenation operator (+, ., .., or a backslash).
 _LITERAL = re.compile(r""""([^"\\\n]*(?:\\.[^"\\\n]*)*)"|'([^'\\\n]*(?:\\.[^'\\\n]*)*)'""")
 _JOINER = re.compile(r"\s*(?:\+|\.\.?|\\)?\s*")
-_ADJACENT_QUOTES = re.compile(r"""["'][ \t]*(?:\+|\.\.?|\\)?\s*["']""")
+# Where two literals meet (quote, joiner, quote, then a token's start): without one, there is
+# no chain to join, and the literal pass is skipped.
+_ADJACENT_QUOTES = re.compile(r"""["'][ \t]*(?:\+|\.\.?|\\)?\s*["'][A-Za-z0-9_\-+/=.:]{4}""")
 # Tokens that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4), hex.
 # Runs that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4) or hex.
 # Their boundaries are checked in Python: a look-behind would cost the engine its fast scan.
-_ENCODED_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_ENCODED_RUN = re.compile(r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/]*={0,2}")  # {16,}, but faster in sre
 _ENCODED_NEIGHBOURS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
 )
@@ -298,7 +300,10 @@ def _split_literal_spans(text: str) -> Iterator[_Span]:
     crosses from one literal into the next takes every literal it touches. (A secret inside
     one literal was found by the plain scan already.)
     """
-    if not _ADJACENT_QUOTES.search(text):
+    if not any(
+        _TOKENISH.fullmatch(text, max(0, m.start() - 4), m.start())
+        for m in _ADJACENT_QUOTES.finditer(text)
+    ):
         return
     chain: list[re.Match[str]] = []
     for match in _LITERAL.finditer(text):
