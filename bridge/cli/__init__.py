@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "rollback": "bridge.cli.patches:rollback",
     "usage": "bridge.cli.usage:usage",
     "scorecard": "bridge.cli.usage:scorecard",
+    "raw-probe": "bridge.cli.raw_probe:raw_probe",
+    "raw-claim-status": "bridge.cli.raw_probe:raw_claim_status",
 }
 
 # command name -> the one line ``codex-oss --help`` shows; kept here so listing the commands
@@ -70,6 +72,8 @@ SUMMARIES: dict[str, str] = {
     "rollback": "Undo a mission's promoted patch.",
     "usage": "Tokens per mission and profile, GPT review cost and delegation value.",
     "scorecard": "Capability scorecards per profile; reset one that lost a tier.",
+    "raw-probe": "Probe raw ocg-* routes end to end through a bridge and record the result.",
+    "raw-claim-status": "Show which raw ocg-* routes a fresh probe proves.",
 }
 
 
