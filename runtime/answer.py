@@ -24,7 +24,11 @@ _MARKER = re.compile(r"<\s*(/?)\s*(OSS_(?:REPORT|HANDOFF)_JSON)\s*>", re.IGNOREC
 
 
 def render_answer(
-    report: dict[str, Any], *, review_markdown: str | None = None, note: str | None = None
+    report: dict[str, Any],
+    *,
+    review_markdown: str | None = None,
+    note: str | None = None,
+    delivery: str | None = None,
 ) -> str:
     """Summary lines, the review packet, then the report JSON between the tags.
 
@@ -46,6 +50,8 @@ def render_answer(
         lines.append(f"- ... {len(findings) - MAX_FINDINGS_SHOWN} more in the report")
     if closure.get("detail"):
         lines.append(f"Runtime notes: {closure['detail']}")
+    if delivery:
+        lines.append(delivery)  # how the visible commentary reached (or not) the client
     review_markdown = review_markdown or (report.get("patch") or {}).get("review_markdown")
     if review_markdown:
         lines += ["", review_markdown.strip()]

@@ -1,12 +1,23 @@
-"""Visible commentary: short narration derived from runtime state, never from model text.
+"""Visible commentary: short narration derived from runtime state and the model's declared reason.
 
-Lines are built only from fields the runtime itself decided (tool names, scope-checked paths,
-line numbers, reason codes, counts), so no file content, prompt or secret can ride along.
+Lines are built from fields the runtime itself decided (tool names, scope-checked paths, line
+numbers, reason codes, counts, evidence refs) plus, bounded and redacted by the journal, the
+``reason`` the model declared with its action. Never the model's hidden reasoning, file
+contents, command output, prompts or secrets.
+
+``describe`` narrates one event alone; ``Narrator`` keeps the state the origin document's
+coverage and phase lines need ("Current phase is REPORT. Evidence refs now available: ...").
+``CommentaryDelivery`` counts what was streamed and writes ``commentary_delivery.json``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from runtime.events import (
     BudgetExhausted,
@@ -15,8 +26,10 @@ from runtime.events import (
     ModelCalled,
     PatchValidated,
     Payload,
+    ReportProposed,
     ReportValidated,
     ToolCallDenied,
+    ToolCallRequested,
     ToolObserved,
     VerificationRan,
 )
@@ -34,6 +47,10 @@ DENIAL_WORDS = {
     "tool_class_not_allowed": "tool not allowed in this mission",
 }
 MAX_LINE = 160
+MAX_NARRATION = 280  # a line carrying the model's stated reason may run longer
+REASON_CHARS = {TraceMode.SUMMARY: 80, TraceMode.DETAILED: 160}
+MAX_REFS_SHOWN = 6
+DELIVERY_FILE = "commentary_delivery.json"
 
 
 def describe(payload: Payload, mode: TraceMode) -> str | None:
@@ -93,6 +110,158 @@ def _detailed_line(payload: Payload) -> str | None:
     return None
 
 
-def _clip(line: str) -> str:
+def _clip(line: str, limit: int = MAX_LINE) -> str:
     line = " ".join(line.split())
-    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass
+class Narrator:
+    """Commentary for a mission's events in order, with the state coverage and phase need."""
+
+    mode: TraceMode
+    allowed_paths: list[str] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    phase: str = ""
+
+    def lines(self, seq: int, payload: Payload) -> list[str]:
+        """Every line ``payload`` (event ``seq``) adds under this mode, in order."""
+        if self.mode is TraceMode.OFF:
+            return []
+        lines: list[str] = []
+        match payload:
+            case MissionAdmitted():
+                self.allowed_paths = list(payload.mission.get("allowed_paths") or [])
+                lines.append("I'm loading the compiled MissionV1 contract.")
+            case ModelCalled() if self.mode is TraceMode.DETAILED:
+                lines.append("I'm asking the OSS model for the next safe investigation action.")
+            case ToolCallRequested(tool_name=name, arguments=arguments, reason=reason):
+                lines += self._phase(payload.phase)
+                lines.append(self._chose(name, arguments, reason))
+            case ReportProposed():
+                lines += self._phase("report")
+        line = describe(payload, self.mode)
+        if line is not None:
+            lines.append(line)
+        if isinstance(payload, ToolObserved):
+            lines += self._observed(seq, payload)
+        return [_clip(line, MAX_NARRATION) for line in lines]
+
+    def _chose(self, name: str, arguments: dict[str, Any], reason: str) -> str:
+        target = arguments.get("path") or arguments.get("pattern") or arguments.get("rev")
+        on = f" on {target}" if isinstance(target, str) and target else ""
+        line = f"The model chose {name}{on} as the next investigation step."
+        reason = " ".join(reason.split())
+        limit = REASON_CHARS.get(self.mode, 0)
+        if reason and limit:
+            shown = reason if len(reason) <= limit else reason[: limit - 1] + "…"
+            line += f" Its stated reason: {shown}"
+        return line
+
+    def _phase(self, phase: str) -> list[str]:
+        if not phase or phase.lower() == self.phase.lower():
+            return []
+        self.phase = phase
+        refs = ", ".join(self.refs[:MAX_REFS_SHOWN]) or "none yet"
+        if len(self.refs) > MAX_REFS_SHOWN:
+            refs += f" (+{len(self.refs) - MAX_REFS_SHOWN} more)"
+        return [f"Current phase is {phase.upper()}. Evidence refs now available: {refs}"]
+
+    def _observed(self, seq: int, observed: ToolObserved) -> list[str]:
+        new_file = observed.path is not None and observed.path not in self.files_read
+        if observed.tool_name == "read" and observed.path and new_file:
+            self.files_read.append(observed.path)
+        if observed.tool_name == "read" and observed.path and observed.start_line is not None:
+            self.refs.append(f"file:{observed.path}#L{observed.start_line}-{observed.end_line}")
+        self.refs.append(f"event:{seq}")
+        if self.mode is TraceMode.SUMMARY and not new_file:
+            return []
+        return [f"I finished {observed.tool_name}. {self._coverage()}"]
+
+    def _coverage(self) -> str:
+        if self.allowed_paths:
+            read = sum(path in self.files_read for path in self.allowed_paths)
+            files = f"{read} of {len(self.allowed_paths)} allowed path(s) read"
+        else:
+            files = f"{len(self.files_read)} file(s) read under the allowed roots"
+        return f"The runtime refreshed coverage: {files}, {len(self.refs)} evidence ref(s)."
+
+
+@dataclass
+class CommentaryDelivery:
+    """Counts the commentary lines handed to the live consumer (the bridge's SSE stream or a
+    terminal), and says what it knows in the final message and in commentary_delivery.json.
+
+    Whether a consumer rendered the lines is not something the bridge can see: that stays
+    ``consumer_observed: 0`` unless a consumer probe (``app-server-visible-commentary-probe``)
+    records what it observed.
+    """
+
+    consumer: Callable[[str], Awaitable[None]] | None
+    mode: TraceMode
+    sse_emitted: int = 0
+    sse_failed: int = 0
+
+    @property
+    def callback(self) -> Callable[[str], Awaitable[None]] | None:
+        """The callback to give the loop (None when nothing streams)."""
+        return self._send if self.consumer is not None else None
+
+    async def _send(self, line: str) -> None:
+        assert self.consumer is not None
+        try:
+            await self.consumer(line)
+        except Exception:
+            self.sse_failed += 1
+            raise
+        self.sse_emitted += 1
+
+    def status_line(self, recorded: int) -> str:
+        """The ``Delivery status:`` line of the final message."""
+        if self.mode is TraceMode.OFF:
+            return "Delivery status: commentary off (OSS_VISIBLE_TRACE=off)."
+        streamed = (
+            f"{self.sse_emitted} streamed live"
+            if self.consumer is not None
+            else "none streamed (OSS_VISIBLE_TRACE_STREAM=0 or a non-streaming request)"
+        )
+        return (
+            f"Delivery status: {recorded} commentary line(s) recorded in "
+            f"visible_commentary.jsonl, {streamed}; the bridge cannot see whether the "
+            "client rendered them (commentary_delivery.json)."
+        )
+
+    def document(self, mission_id: str, run_id: str, recorded: int) -> dict[str, Any]:
+        """The commentary_delivery.json document."""
+        return {
+            "mission_id": mission_id,
+            "run_id": run_id,
+            "trace_mode": self.mode.value,
+            "stream_enabled": self.consumer is not None,
+            "commentary_recorded": recorded,
+            "sse_emitted": self.sse_emitted,
+            "sse_failed": self.sse_failed,
+            "consumer_observed": 0,
+            "consumer": None,
+        }
+
+    def write(self, directory: Path, mission_id: str, run_id: str, recorded: int) -> Path:
+        """Write commentary_delivery.json into the mission's directory."""
+        from runtime.atomic import atomic_write_text
+
+        path = directory / DELIVERY_FILE
+        text = json.dumps(self.document(mission_id, run_id, recorded), indent=2) + "\n"
+        atomic_write_text(path, text)
+        return path
+
+
+def record_consumer_observation(directory: Path, consumer: str, observed: int) -> Path:
+    """Record in commentary_delivery.json how many lines a real consumer was seen to render."""
+    from runtime.atomic import atomic_write_text
+
+    path = directory / DELIVERY_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(consumer_observed=observed, consumer=consumer)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return path

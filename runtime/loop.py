@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from runtime import prompts
 from runtime.actions import Action, ActionParseError, action_schema, max_json_chars, read_action
 from runtime.canonical import canonical_json
-from runtime.commentary import describe
+from runtime.commentary import Narrator
 from runtime.events import (
     BudgetExhausted,
     CommentaryEmitted,
@@ -152,12 +152,12 @@ class Journal:
         self.lines_emitted = 0
         self.worst_denial: Status | None = None
         self.denials: list[dict[str, Any]] = []
+        self.narrator = Narrator(mode)
 
     def add(self, payload: Payload, source: str = "runtime") -> Event:
         event = self.log.append(payload, source)
         self._index(event.seq, payload)
-        line = describe(payload, self.mode)
-        if line is not None:
+        for line in self.narrator.lines(event.seq, payload):
             self._comment(line)
         return event
 

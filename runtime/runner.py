@@ -16,6 +16,7 @@ from typing import Any
 
 from runtime.admission import admit
 from runtime.answer import render_answer
+from runtime.commentary import CommentaryDelivery
 from runtime.eventlog import MissionEventLog, new_run_id, run_log_path
 from runtime.events import MissionInterrupted
 from runtime.loop import Journal, LoopResult, MissionLoop
@@ -74,6 +75,10 @@ async def run_mission(
         journal = Journal(
             log, redactor, settings.OSS_VISIBLE_TRACE, settings.OSS_VISIBLE_TRACE_MAX_EVENTS
         )
+        delivery = CommentaryDelivery(
+            on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
+            settings.OSS_VISIBLE_TRACE,
+        )
         loop = MissionLoop(
             mission=mission,
             clamps=compiled.clamps,
@@ -84,7 +89,7 @@ async def run_mission(
             journal=journal,
             tool_specs=_allowed_specs(mission),
             patch_step=_patch_step(project_root, mission, redactor),
-            on_commentary=on_commentary if settings.OSS_VISIBLE_TRACE_STREAM else None,
+            on_commentary=delivery.callback,
         )
         try:
             try:
@@ -95,10 +100,16 @@ async def run_mission(
             project_log(project_root, log)
             record_mission(project_root, reduce(log.events()))
     review = result.report.get("patch", {}).get("review_markdown")
+    recorded = journal.lines_emitted
+    delivery.write(
+        mission_dir(project_root, mission.mission_id), mission.mission_id, log.run_id, recorded
+    )
     return MissionOutcome(
         status=result.status,
         closure_reason=result.closure_reason,
-        final_text=render_answer(result.report, review_markdown=review),
+        final_text=render_answer(
+            result.report, review_markdown=review, delivery=delivery.status_line(recorded)
+        ),
         report=result.report,
         usage=Usage(input_tokens=result.input_tokens, output_tokens=result.output_tokens),
         run_id=log.run_id,
