@@ -34,6 +34,7 @@ from tomlkit.items import AoT, Table
 
 from bridge.agents_md import AgentsMdError, merge_agents_md
 from bridge.bridge_key import BRIDGE_KEY_FILE, generate_bridge_key
+from bridge.codex_catalog import plan_codex_catalog
 
 PROVIDER_ID = "opencode_bridge"
 CONFIG_FILE = ".codex/config.toml"  # the project's Codex config (only cleaned, never extended)
@@ -142,6 +143,7 @@ def install(options: InstallOptions, *, dry_run: bool = False) -> InstallPlan:
     roles = load_source_roles()
     current = read_project(project, roles, options.codex_home)
     plan = plan_install(current, roles, options, new_key=generate_bridge_key())
+    plan = plan_codex_catalog(plan, options)  # the model catalog and the profile that uses it
     if not dry_run:
         apply_plan(options, plan)
     return plan
@@ -377,8 +379,8 @@ def default_auth_command() -> str:
 
 
 def _target(path: str, project: Path, codex_home: Path) -> Path:
-    if path == USER_CONFIG:
-        return codex_home / "config.toml"
+    if path.startswith("$CODEX_HOME/"):
+        return codex_home / path.removeprefix("$CODEX_HOME/")
     return project / path
 
 
