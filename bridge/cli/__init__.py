@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "scorecard": "bridge.cli.usage:scorecard",
     "raw-probe": "bridge.cli.raw_probe:raw_probe",
     "raw-claim-status": "bridge.cli.raw_probe:raw_claim_status",
+    "app-server-probe": "bridge.cli.app_server:app_server_probe",
+    "app-server-visible-commentary-probe": "bridge.cli.app_server:visible_commentary_probe",
+    "app-server-pre-final-text-probe": "bridge.cli.app_server:pre_final_text_probe",
 }
 
 # command name -> the one line ``codex-oss --help`` shows; kept here so listing the commands
@@ -74,6 +77,9 @@ SUMMARIES: dict[str, str] = {
     "scorecard": "Capability scorecards per profile; reset one that lost a tier.",
     "raw-probe": "Probe raw ocg-* routes end to end through a bridge and record the result.",
     "raw-claim-status": "Show which raw ocg-* routes a fresh probe proves.",
+    "app-server-probe": "Check that commentary reaches codex app-server before the final.",
+    "app-server-visible-commentary-probe": "The app-server probe on a real bridge mission.",
+    "app-server-pre-final-text-probe": "The app-server probe on the bare text channel.",
 }
 
 
