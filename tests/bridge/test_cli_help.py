@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -74,3 +75,16 @@ def test_top_level_help_imports_no_command_module() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_readme_command_table_names_every_command_and_its_exit_codes() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    spans = [span for row in rows for span in re.findall(r"`([^`]*)`", row.split(" | ")[0])]
+    listed = {word for span in spans for word in re.findall(r"[a-z][a-z0-9-]*", span)}
+    for path in EVERY_COMMAND:
+        if path:
+            assert path[-1] in listed, f"README command table misses {' '.join(path)}"
+    assert all(row.rstrip().endswith("|") and row.count("|") >= 4 for row in rows)
+    assert all(re.search(r"\| [^|]*\b\d\b[^|]* \|$", row) or "as `" in row for row in rows)
