@@ -48,6 +48,11 @@ def render_answer(
         lines.append(f"- {finding.get('claim', '')} [{refs}]")
     if len(findings) > MAX_FINDINGS_SHOWN:
         lines.append(f"- ... {len(findings) - MAX_FINDINGS_SHOWN} more in the report")
+    if report.get("synthesis_status"):
+        # A recovery report: preserved evidence, never to be read as the model's answer.
+        lines.append(f"Synthesis status: {report['synthesis_status']}")
+        for source in report.get("source_pack") or []:
+            lines.append(f"- source {source.get('ref', '')} ({source.get('tool', '')})")
     if closure.get("detail"):
         lines.append(f"Runtime notes: {closure['detail']}")
     if delivery:

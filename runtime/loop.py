@@ -49,6 +49,7 @@ from runtime.report import (
     validate_report,
 )
 from runtime.settings import TraceMode
+from runtime.source_pack import recoverable, recovery_report, recovery_status
 from runtime.tools import MISTAKE_REASON_CODES, normalise_arguments
 from runtime.tools.caps import MIN_OBSERVATION_BYTES
 
@@ -521,10 +522,17 @@ class MissionLoop:
         self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
 
     def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
+        evidence = self.journal.evidence
+        recovering = recoverable(self.mission, reason, evidence)
+        if recovering:
+            status = recovery_status(status)
+            why += "; the runtime packed the sources it recorded (SOURCE_PACK_RECOVERY)"
         if self.journal.worst_denial is Status.ESCALATE and status is Status.PARTIAL:
             status = Status.ESCALATE  # the model reached for a blocked source: a human looks
             why += "; the model also reached for a blocked source"
-        report = runtime_report(self.mission, self.journal.evidence, status, why)
+        report = runtime_report(self.mission, evidence, status, why)
+        if recovering:
+            report = recovery_report(report, evidence)
         return MissionClosed(status, reason, detail=why, report=report, downgrades=[why])
 
     async def _finalize(self, closed: MissionClosed) -> LoopResult:
