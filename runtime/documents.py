@@ -3,15 +3,18 @@
 ``decision_trace.json`` (policy and closure decisions), ``ledger.json`` (files inspected,
 commands run, budgets, redaction state), ``claim_graph.json`` (claims and their evidence state),
 and for patch missions ``implementation_report.json`` (patch, apply and verify result) and
-``semantic_review.json`` (the patch review result), and ``usage.json`` (runtime.usage: tokens
-on both sides and the delegation value). They are projections like report.json:
-written from the log, stamped, and checked for drift by ``audit-mission``.
+``semantic_review.json`` (the patch review result), ``answer_graph.json`` for an open
+investigation (its questions and whether the report answered them), and ``usage.json``
+(runtime.usage: tokens on both sides and the delegation value). They are projections like
+report.json: written from the log, stamped, and checked for drift by ``audit-mission``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from runtime.mission import MissionV1
+from runtime.obligations import questions_of
 from runtime.record import RunRecord
 from runtime.usage import usage_document
 
@@ -21,10 +24,12 @@ CLAIM_GRAPH = "claim_graph.json"
 IMPLEMENTATION_REPORT = "implementation_report.json"
 SEMANTIC_REVIEW = "semantic_review.json"
 USAGE = "usage.json"
+ANSWER_GRAPH = "answer_graph.json"
 DOCUMENT_NAMES = (
     DECISION_TRACE,
     LEDGER,
     CLAIM_GRAPH,
+    ANSWER_GRAPH,
     IMPLEMENTATION_REPORT,
     SEMANTIC_REVIEW,
     USAGE,
@@ -49,10 +54,38 @@ def render_documents(record: RunRecord) -> dict[str, dict[str, Any]]:
         CLAIM_GRAPH: claim_graph(record),
         USAGE: usage_document(record),
     }
+    if (record.mission or {}).get("mode") == "open_investigation":
+        documents[ANSWER_GRAPH] = answer_graph_document(record)
     if (record.mission or {}).get("tier") in PATCH_TIERS:
         documents[IMPLEMENTATION_REPORT] = implementation_report(record)
         documents[SEMANTIC_REVIEW] = semantic_review(record)
     return documents
+
+
+def answer_graph_document(record: RunRecord) -> dict[str, Any]:
+    """An open investigation's questions and their state (runtime.obligations), as validated.
+
+    When no model report was validated, each question is listed as open.
+    """
+    report = record.report.report if record.report else {}
+    questions = report.get("obligations")
+    if questions is None:
+        try:
+            mission = MissionV1.model_validate(record.mission or {})
+            asked = questions_of(mission)
+        except ValueError:
+            asked = []
+        questions = [
+            {"id": f"q{i + 1}", "question": q, "state": "open", "answered_by_findings": []}
+            for i, q in enumerate(asked)
+        ]
+    return {
+        "mission_id": record.mission_id,
+        "run_id": record.run_id,
+        "status": record.status,
+        "questions": questions,
+        "sufficient": bool(questions) and all(q["state"] == "answered" for q in questions),
+    }
 
 
 def decision_trace(record: RunRecord) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class Tier(StrEnum):
 class Mode(StrEnum):
     GUIDED_EXPLORATION = "guided_exploration"
     MANAGED_INVESTIGATION = "managed_investigation"
+    OPEN_INVESTIGATION = "open_investigation"  # the origin document's A3-open
     PATCH_PROPOSAL = "patch_proposal"
     BOUNDED_IMPLEMENTATION = "bounded_implementation"
     CRITICAL_IMPLEMENTATION = "critical_implementation"
@@ -103,6 +104,11 @@ MODE_OF_TIER: dict[Tier, Mode] = {
     Tier.A4: Mode.PATCH_PROPOSAL,
     Tier.A5: Mode.BOUNDED_IMPLEMENTATION,
     Tier.A6: Mode.CRITICAL_IMPLEMENTATION,
+}
+# The modes a tier accepts; the first is its default (MODE_OF_TIER).
+MODES_OF_TIER: dict[Tier, tuple[Mode, ...]] = {
+    tier: (mode, Mode.OPEN_INVESTIGATION) if tier is Tier.A3 else (mode,)
+    for tier, mode in MODE_OF_TIER.items()
 }
 TIER_ORDER: dict[Tier, int] = {tier: index for index, tier in enumerate(Tier)}
 WRITE_TIERS = frozenset({Tier.A5, Tier.A6})
@@ -263,8 +269,17 @@ class MissionV1(_Strict):
     mode: Mode | None = Field(
         None,
         description="Optional; must match the tier (A2 guided_exploration, A3 "
-        "managed_investigation, A4 patch_proposal, A5 bounded_implementation, A6 "
-        "critical_implementation).",
+        "managed_investigation or open_investigation, A4 patch_proposal, A5 "
+        "bounded_implementation, A6 critical_implementation). open_investigation (A3-open; "
+        'tier "A3-open" means the same) is for ambiguous questions: the report must answer '
+        "every question (questions, else derived from the objective) with a grounded finding "
+        "before it may be COMPLETE.",
+    )
+    questions: list[Annotated[StrictStr, Field(min_length=3, max_length=500)]] | None = Field(
+        None,
+        max_length=12,
+        description="open_investigation only: the questions the report must answer (at most "
+        "12). Default: the questions and clauses of the objective.",
     )
     objective: Annotated[StrictStr, Field(min_length=1, max_length=8000)] = Field(
         description="What the mission must find out or change (at most 8000 characters)."
@@ -403,13 +418,28 @@ class MissionV1(_Strict):
             raise ValueError(f"{info.field_name}={value} is beyond any tier (limit {limit})")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a3_open(cls, data: Any) -> Any:
+        """The origin document's label ``A3-open`` is tier A3 in mode open_investigation."""
+        tier = data.get("tier") if isinstance(data, dict) else None
+        if isinstance(tier, str) and tier.strip().lower().replace("_", "-") == "a3-open":
+            data = {**data, "tier": Tier.A3.value}
+            data.setdefault("mode", Mode.OPEN_INVESTIGATION.value)
+        return data
+
     @model_validator(mode="after")
     def _tier_rules(self) -> MissionV1:
-        expected_mode = MODE_OF_TIER[self.tier]
-        if self.mode is not None and self.mode != expected_mode:
+        allowed_modes = MODES_OF_TIER[self.tier]
+        if self.mode is not None and self.mode not in allowed_modes:
             raise ValueError(
                 f"mode {self.mode.value!r} does not match tier {self.tier.value}; "
-                f"use {expected_mode.value!r}"
+                f"use {' or '.join(repr(m.value) for m in allowed_modes)}"
+            )
+        if self.questions is not None and self.mode is not Mode.OPEN_INVESTIGATION:
+            raise ValueError(
+                "questions is only for mode open_investigation (tier A3-open); drop it or "
+                'set "mode": "open_investigation"'
             )
         writes = self.tier in WRITE_TIERS
         if self.write_allowed is not None and self.write_allowed != writes:
@@ -457,7 +487,7 @@ class MissionV1(_Strict):
 
     @property
     def effective_mode(self) -> Mode:
-        return MODE_OF_TIER[self.tier]
+        return self.mode or MODE_OF_TIER[self.tier]
 
     @property
     def effective_write_allowed(self) -> bool:

@@ -10,7 +10,8 @@ from typing import Any
 
 from runtime.canonical import canonical_json
 from runtime.events import ToolCallDenied, ToolObserved
-from runtime.mission import PATCH_TIERS, MissionV1
+from runtime.mission import PATCH_TIERS, MissionV1, Mode
+from runtime.obligations import questions_of
 
 # Every example value is a <placeholder>: small models copy a worked example word for word
 # (they grep for its sentence and cite a file that does not exist).
@@ -58,6 +59,12 @@ def opening_messages(mission: MissionV1, tool_specs: dict[str, dict[str, Any]]) 
             "Required sources (read each before reporting COMPLETE): "
             + ", ".join(mission.required_source_paths)
         )
+    if mission.effective_mode is Mode.OPEN_INVESTIGATION:
+        lines.append(
+            "Open investigation: answer each question with a finding that quotes the lines "
+            "it cites; an unanswered question keeps the report below COMPLETE."
+        )
+        lines += [f"- {question}" for question in questions_of(mission)]
     if mission.owned_paths:
         lines.append("Owned paths (may be changed by a patch): " + ", ".join(mission.owned_paths))
     if mission.verification is not None and mission.verification.commands:

@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from runtime.grounding import cited_lines, finding_problem
 from runtime.mission import (
     MissionV1,
+    Mode,
     RequiredOutput,
     RiskTier,
     describe_validation_errors,
     is_within,
 )
+from runtime.obligations import answer_graph, unanswered
 
 REPORT_SCHEMA = "managed_investigation_report.v1"
 FILE_REF = re.compile(r"^file:(?P<path>[^#\s]+)#L(?P<start>\d+)(?:-L?(?P<end>\d+))?$")
@@ -404,6 +406,15 @@ def validate_report(
         downgrades.append("required sources not read: " + ", ".join(unread))
         status = Status.PARTIAL
 
+    graph = None
+    if mission.effective_mode is Mode.OPEN_INVESTIGATION:
+        graph = answer_graph(mission, evidence, findings)
+        if (open_questions := unanswered(graph)) and _rank(status) > _rank(Status.PARTIAL):
+            downgrades.append(
+                "open investigation: not answered by a quoted finding: " + "; ".join(open_questions)
+            )
+            status = Status.PARTIAL
+
     if status_cap is not None and _rank(status) > _rank(status_cap):
         downgrades.append(f"status capped at {status_cap.value} by the closure")
         status = status_cap
@@ -429,6 +440,8 @@ def validate_report(
         "caveats": caveats,
         "escalation_recommendation": draft.escalation_recommendation,
     }
+    if graph is not None:
+        report["obligations"] = graph
     return ValidatedReport(status, report, downgrades, unresolved)
 
 
