@@ -3,7 +3,8 @@
 A scorecard is a fold of RunRecords by profile (pure: :func:`fold_record`), kept under
 ``.codex-oss/scorecards/<profile>.json`` and updated as each mission closes. It counts missions
 by status, the model's COMPLETE claims and how many the runtime upheld (COMPLETE precision),
-repairs, invalid actions, denials, fallbacks and delegation value.
+repairs, invalid actions, denials, fallbacks and delegation value. Runs closed for reasons
+that are not the model's doing (a client that left, a process that died) are not counted.
 
 Admission reads it (:func:`check_earned`): once a profile has run ``MIN_MISSIONS`` missions
 at a tier, it keeps that tier only while its COMPLETE precision stays at ``MIN_PRECISION`` or
@@ -29,6 +30,8 @@ from runtime.registry import AdmissionError, Resolution
 from runtime.usage import mission_usage
 
 SCORECARDS_DIR = Path(".codex-oss") / "scorecards"
+# Closures that say nothing of the model: the client left, the process died, the runtime broke.
+NOT_THE_MODELS_DOING = frozenset({"client_disconnected", "interrupted", "runtime_crashed"})
 MIN_MISSIONS = 5
 MIN_PRECISION = 0.5
 MAX_FAILED_SHARE = 0.8
@@ -79,6 +82,8 @@ class Scorecard(BaseModel):
 def fold_record(card: Scorecard, record: RunRecord) -> Scorecard:
     """``card`` with the closed run ``record`` counted (unchanged if already counted)."""
     if record.run_id is None or record.run_id in card.runs or record.finalized_at is None:
+        return card
+    if record.closure_reason in NOT_THE_MODELS_DOING:
         return card
     tier = str((record.mission or {}).get("tier") or "?")
     score = card.tiers.get(tier, TierScore()).model_copy(deep=True)

@@ -31,7 +31,15 @@ from runtime.settings import Settings
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
 
 
-def run(project: Path, number: int, *, claimed: str, upheld: str, repaired: bool = False):
+def run(
+    project: Path,
+    number: int,
+    *,
+    claimed: str,
+    upheld: str,
+    repaired: bool = False,
+    reason: str = "valid_report",
+):
     """One finalized A3 run whose model claimed ``claimed`` and the runtime closed ``upheld``."""
     with MissionEventLog.create(project, f"run-{number:03d}", f"m-{number}") as log:
         log.append(MissionAdmitted(mission={"tier": "A3", "objective": "Find"}, route=ROUTE))
@@ -43,7 +51,7 @@ def run(project: Path, number: int, *, claimed: str, upheld: str, repaired: bool
         log.append(ReportProposed(report={"status": claimed}))
         findings = [{"claim": "c", "evidence_refs": ["event:1"]}] if upheld == "COMPLETE" else []
         log.append(ReportValidated(status=upheld, report={"status": upheld, "findings": findings}))
-        log.append(MissionFinalized(status=upheld, closure_reason="valid_report"))
+        log.append(MissionFinalized(status=upheld, closure_reason=reason))
         return reduce(log.events())
 
 
@@ -110,3 +118,14 @@ def test_a_profile_that_fails_nearly_every_mission_loses_the_tier(tmp_path: Path
         record_mission(tmp_path, run(tmp_path, number, claimed="FAILED", upheld="FAILED"))
     with pytest.raises(AdmissionError, match="100% of its 5 missions there ended FAILED"):
         check_earned(tmp_path, resolution())
+
+
+@pytest.mark.parametrize("reason", ["client_disconnected", "interrupted", "runtime_crashed"])
+def test_closures_that_are_not_the_models_doing_are_not_counted(
+    tmp_path: Path, reason: str
+) -> None:
+    for number in range(MIN_MISSIONS):
+        record = run(tmp_path, number, claimed="FAILED", upheld="FAILED", reason=reason)
+        record_mission(tmp_path, record)
+    assert read_scorecard(tmp_path, "kimi") in (None,) or not read_scorecard(tmp_path, "kimi").tiers
+    check_earned(tmp_path, resolution())
