@@ -37,6 +37,7 @@ from bridge.bridge_key import BRIDGE_KEY_FILE, generate_bridge_key
 from bridge.codex_catalog import plan_codex_catalog
 
 PROVIDER_ID = "opencode_bridge"
+MCP_SERVER_ID = "opencode_bridge"  # Codex shows its tools to the model as mcp__opencode_bridge
 CONFIG_FILE = ".codex/config.toml"  # the project's Codex config (only cleaned, never extended)
 USER_CONFIG = "$CODEX_HOME/config.toml"  # where the provider block goes
 AGENTS_DIR = ".codex/agents"
@@ -57,6 +58,17 @@ STREAM_IDLE_TIMEOUT_MS = 120_000
 REQUEST_MAX_RETRIES = 1
 STREAM_MAX_RETRIES = 0
 AUTH_TIMEOUT_MS = 10_000
+# Codex stops waiting for an MCP server's tool list after this; ours answers in about a second.
+MCP_STARTUP_TIMEOUT_SEC = 30
+# Longer than the longest A5 mission (time budget cap 900 s) plus verification and queueing;
+# Codex's default (60 s) would cancel most missions half-way.
+MCP_TOOL_TIMEOUT_SEC = 1500
+# Tools that change the workspace keep Codex's approval prompt; the rest run unasked, since
+# `codex exec` never prompts and an unapproved call only tells the model it needs approval.
+MCP_PROMPTED_TOOLS = ("promote_patch", "rollback_patch")
+# The user's own OpenAI settings stay with Codex; the bridge needs them only for an opt-in
+# GPT passthrough, which an MCP-started bridge does not serve.
+NOT_PASSED_TO_MCP = frozenset({"OPENAI_API_KEY", "OPENAI_BASE_URL"})
 # Keys that conflict with command auth (Codex refuses a provider with both).
 CONFLICTING_AUTH_KEYS = ("env_key", "experimental_bearer_token")
 SOURCE_AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
@@ -82,6 +94,11 @@ class InstallOptions:
     base_url: str = "http://127.0.0.1:4000/v1"
     auth_command: str = "codex-oss"
     force: bool = False
+
+    @property
+    def mcp_command(self) -> str:
+        """The executable Codex starts the MCP server with (the same ``codex-oss``)."""
+        return self.auth_command
 
 
 @dataclass(frozen=True)
@@ -164,11 +181,9 @@ def plan_install(
     notes: list[str] = []
     files: list[PlannedFile] = []
     user_config = current.get(USER_CONFIG)
-    files.append(
-        PlannedFile(
-            USER_CONFIG, user_config, merge_config(user_config, provider_block(options), notes)
-        )
-    )
+    merged = merge_config(user_config, provider_block(options), notes)
+    merged = merge_mcp_server(merged, mcp_server_block(options), notes)
+    files.append(PlannedFile(USER_CONFIG, user_config, merged))
     project_config = current.get(CONFIG_FILE)
     if project_config is not None:
         files.append(
@@ -223,6 +238,51 @@ def provider_block(options: InstallOptions) -> dict[str, Any]:
             "refresh_interval_ms": 0,
         },
     }
+
+
+def mcp_server_block(options: InstallOptions) -> dict[str, Any]:
+    """The ``[mcp_servers.opencode_bridge]`` table, as plain data.
+
+    No ``--project`` and no ``cwd``: Codex starts the server in the session's folder, and the
+    server serves the project there, so one registration serves every installed project.
+    """
+    from runtime.settings import Settings
+
+    return {
+        "command": options.mcp_command,
+        "args": ["mcp"],
+        # Codex hands an MCP server a filtered environment; these pass through when set (the
+        # upstream key, URLs, caps), so a bridge the server starts gets the user's settings.
+        "env_vars": sorted(set(Settings.model_fields) - NOT_PASSED_TO_MCP),
+        "startup_timeout_sec": MCP_STARTUP_TIMEOUT_SEC,
+        "tool_timeout_sec": MCP_TOOL_TIMEOUT_SEC,
+        "default_tools_approval_mode": "approve",
+        "tools": {name: {"approval_mode": "prompt"} for name in MCP_PROMPTED_TOOLS},
+    }
+
+
+def merge_mcp_server(current: str, block: Mapping[str, Any], notes: list[str]) -> str:
+    """``current`` config.toml with the bridge's MCP server registered, everything else kept."""
+    doc = _parse_toml(current, USER_CONFIG)
+    servers = doc.get("mcp_servers")
+    if servers is None:
+        servers = tomlkit.table(is_super_table=True)
+        doc.add("mcp_servers", servers)
+    elif not isinstance(servers, Mapping) or isinstance(servers, AoT):
+        raise InstallError(
+            f"{USER_CONFIG}: mcp_servers must be a table of servers; found {type(servers).__name__}"
+        )
+    existing = servers.get(MCP_SERVER_ID)
+    if existing is None:
+        servers.add(MCP_SERVER_ID, _new_table(block))
+    elif not isinstance(existing, Mapping):
+        raise InstallError(
+            f"{USER_CONFIG}: mcp_servers.{MCP_SERVER_ID} must be a table; "
+            f"found {type(existing).__name__}"
+        )
+    else:
+        _update_table(existing, block)
+    return tomlkit.dumps(doc).rstrip("\n") + "\n"
 
 
 def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]) -> str:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "show-trace": "bridge.cli.audit:show_trace",
     "install": "bridge.cli.install:install",
     "print-bridge-key": "bridge.cli.install:print_bridge_key",
+    "mcp": "bridge.cli.mcp:mcp",
     "local-model": "bridge.cli.local_model:local_model",
     "scripted-upstream": "bridge.cli.scripted:scripted_upstream",
     "up": "bridge.cli.server:up",
