@@ -1,9 +1,10 @@
 """The delegation section ``codex-oss install`` keeps in a project's AGENTS.md.
 
 The section sits between two HTML comment markers so a re-install replaces it in place and
-leaves everything the user wrote around it alone. It names the handoff block's tags only in
-words, never as a literal block: Codex forwards AGENTS.md into every child request, and a
-literal block there would be a second handoff beside the real one.
+leaves everything the user wrote around it alone. It tells GPT to delegate through the MCP
+tool ``run_mission`` and holds no handoff block, not even in words: Codex forwards AGENTS.md
+into every child request, and a literal block there would be a second handoff beside the
+real one.
 """
 
 from __future__ import annotations
@@ -15,40 +16,42 @@ END_MARKER = "<!-- codex-oss:end delegation -->"
 _BEGIN_PREFIX = "<!-- codex-oss:begin delegation"
 
 SECTION_BODY = """\
-## Delegating to open-source subagents (OpenCode Bridge)
+## Delegating to open-source models (OpenCode Bridge)
 
-This project can hand bounded work to open-source models through the OpenCode Bridge
-(`codex-oss up` serves it). The roles are in `.codex/agents/`:
+This project can hand bounded work to open-source models through the OpenCode Bridge. The
+runtime, not the model, owns the tools, the scope, the budgets and the evidence log.
 
-| role | alias | use it for |
-| --- | --- | --- |
-| `oss_scout` | `mission-a2-flash` | a quick lookup: where is X defined, which files touch Y |
-| `oss_investigator` | `mission-a3-kimi` | a read-only investigation, evidence-backed report |
-| `oss_local_investigator` | `mission-a3-local` | the same on the local model (no account; weak) |
-| `oss_patch_proposer` | `mission-a4-kimi` | a patch proposal, validated but never applied |
-| `oss_implementer` | `mission-a5-kimi` | a bounded change in an isolated git worktree, verified |
-| `oss_raw_worker` | `ocg-kimi-k2.6` | an ordinary read-only Codex worker on an open-source model |
+How to delegate (GPT sessions):
 
-How to delegate:
+1. **Call `run_mission`** (MCP server `opencode_bridge`; the tools sit in the
+   `mcp__opencode_bridge` namespace: if you do not see them, search for `run_mission` with
+   your tool search). Its arguments are `mission`, a MissionV1 object whose schema the tool
+   lists (tier, objective, `allowed_roots` or `allowed_paths`, and for A4/A5 `owned_paths`),
+   and `model`, a mission alias whose tier is at least the mission's:
 
-1. **One handoff block per spawned worker.** Call `spawn_agent` with `agent_type` set to
-   the role and a `message` that holds exactly one OSS_HANDOFF_JSON block (the tag name in
-   angle brackets, the MissionV1 JSON, then the closing tag). Never put two blocks in one
-   message and never reuse a block for a second worker; give each its own `mission_id`.
-   `codex-oss mission template` prints a valid starting document for a tier, and
-   `codex-oss validate-handoff` checks a block before you spend a worker on it.
-2. **No context fork.** Leave `fork_context` false (or omit it). The worker sees only the
-   spawn message, so the mission JSON must carry everything it needs: the objective, the
-   `allowed_roots` or `allowed_paths`, and for A4/A5 the `owned_paths`.
-3. **Treat OSS output as evidence, not as truth.** The worker's final message holds a short
-   summary and a machine report between OSS_REPORT_JSON tags. Check the findings against
-   their evidence refs (`file:<path>#L<start>-<end>`, `event:<seq>`) before you rely on them.
-   `PARTIAL`, `ESCALATE` or `FAILED` means: narrow the mission or do the work yourself.
-4. **Nothing is promoted without you.** A4/A5 results are a review packet, not an edit:
-   read `.codex-oss/missions/<mission_id>/review_packet.json` and `patch.diff`, and apply the
-   change yourself only if it is sound. The full log is `.codex-oss/runs/<run_id>/events.jsonl`.
-5. `oss_raw_worker` has no runtime behind it: give it a plain task (no handoff block) and
-   review what it says like any other unverified answer.
+   | alias | use it for |
+   | --- | --- |
+   | `mission-a2-flash` | a quick lookup: where is X defined, which files touch Y |
+   | `mission-a3-kimi` | a read-only investigation, evidence-backed report |
+   | `mission-a3-local` | the same on the local model (no account; weak) |
+   | `mission-a4-kimi` | a patch proposal, validated but never applied |
+   | `mission-a5-kimi` | a bounded change in an isolated git worktree, verified |
+
+   Give each mission its own `mission_id`, and state the objective fully: the worker sees
+   nothing else of this conversation. A refused call names the field to fix; nothing ran.
+2. **Treat OSS output as evidence, not as truth.** The answer is the mission's report:
+   `status`, findings with evidence refs (`file:<path>#L<start>-<end>`, `event:<seq>`),
+   caveats. Check the findings against their evidence before you rely on them. `PARTIAL`,
+   `ESCALATE` or `FAILED` is an answer too: narrow the mission or do the work yourself.
+   `mission_report`, `mission_summary` and `mission_trace` read a mission's evidence again.
+3. **Nothing is promoted without you.** A4/A5 results are a review packet, not an edit. Read
+   it, and land a VERIFIED A5 patch only with `promote_patch` (it asks for approval;
+   `rollback_patch` undoes it). The full log is `.codex-oss/runs/<run_id>/events.jsonl`.
+
+Agent roles (`.codex/agents/`) are for sessions whose own model is an OSS alias on the bridge
+provider. A GPT session's `spawn_agent` does not reach the bridge: Codex sends a spawned
+role's requests to the parent's provider (openai/codex#40858), so delegate with
+`run_mission` instead.
 """
 
 

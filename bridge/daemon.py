@@ -327,8 +327,10 @@ def doctor_checks(
     network: bool = False,
     live_model: str | None = None,
     port: int | None = None,
+    codex_home: Path | None = None,
 ) -> list[Check]:
-    """Configuration, keys, port, running server, and optionally upstream and a live call."""
+    """Configuration, keys, port, running server, the Codex wiring (MCP server, delegation
+    paths), and optionally upstream and a live call."""
     checks: list[Check] = []
     try:
         settings = bridge_settings(project)
@@ -379,6 +381,7 @@ def doctor_checks(
     checks.append(_port_check(current, bridge_port))
     checks.append(_server_check(current))
     checks.extend(_named_checks(project, current, bridge_port, settings))
+    checks.extend(_wiring_checks(project, codex_home))
 
     if network:
         checks.append(_upstream_check(settings))
@@ -432,6 +435,30 @@ def _named_checks(project: Path, current: Status, port: int, settings: Settings)
         port_health=other,
     )
     return [Check(*check) for check in found]
+
+
+def _wiring_checks(project: Path, codex_home: Path | None) -> list[Check]:
+    """The MCP registration (started and listed, as Codex would) and the delegation paths."""
+    from bridge.wiring import default_codex_home, delegation_paths, probe_mcp_server, read_wiring
+
+    wiring = read_wiring(codex_home or default_codex_home())
+    if wiring.error:
+        return [Check("mcp server", "fail", wiring.error)]
+    if wiring.mcp_server is None:
+        mcp = Check(
+            "mcp server",
+            "warn",
+            f"no [mcp_servers.opencode_bridge] in {wiring.config_path}: a GPT session cannot "
+            f"delegate; run 'codex-oss install --project {project}'",
+        )
+    else:
+        probe = probe_mcp_server(wiring.mcp_server, project)
+        if probe.ok and "run_mission" not in probe.tools:
+            mcp = Check("mcp server", "fail", f"{probe.detail}, but not run_mission")
+        else:
+            mcp = Check("mcp server", "ok" if probe.ok else "fail", probe.detail)
+    status_, detail = delegation_paths(project, mcp.status == "ok")
+    return [mcp, Check("delegation", status_, detail)]
 
 
 def _upstream_check(settings: Settings) -> Check:

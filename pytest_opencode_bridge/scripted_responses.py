@@ -5,7 +5,8 @@ parent session runs where a GPT user's does (not on the bridge). Each ``POST /v1
 is recorded and answered by the next scripted turn, streamed as Codex expects it: a text
 message, or a function call (with its ``namespace`` for namespaced tools such as
 ``mcp__opencode_bridge``). A turn may be a callable of the request body, for answers that
-depend on what Codex sent back. When the script runs out the parent says ``PARENT DONE``.
+depend on what Codex sent back; ``model_turns`` answers the requests of one model (a spawned
+child's) from their own queue. When the script runs out the answer is ``PARENT DONE``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class ScriptedResponses:
 
     turns: list[TurnSource] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Turns for requests of one model (a spawned child's, say), taken before ``turns``.
+    model_turns: dict[str, list[TurnSource]] = field(default_factory=dict)
     port: int = 0
 
     @property
@@ -100,7 +103,8 @@ class ScriptedResponses:
 
         body = await request.json()
         self.requests.append(body)
-        source = self.turns.pop(0) if self.turns else text_turn(DONE_TEXT)
+        queue = self.model_turns.get(body.get("model", "")) or self.turns
+        source = queue.pop(0) if queue else text_turn(DONE_TEXT)
         turn = source(body) if callable(source) else source
         events = EventStream(body.get("model", "gpt-scripted"), body)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

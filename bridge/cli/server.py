@@ -125,12 +125,22 @@ def status(project: Path, as_json: bool) -> None:
     default=None,
     help="Also make one live model call (optionally name the alias; default ocg-kimi-k2.6).",
 )
+@click.option(
+    "--codex-home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CODEX_HOME",
+    default=None,
+    help="Codex's home, whose config.toml is checked (default: CODEX_HOME, else ~/.codex).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def doctor(project: Path, network: bool, live_model: str | None, as_json: bool) -> None:
-    """Check configuration, keys, port, the running server's code, and (opt-in) the upstream."""
+def doctor(
+    project: Path, network: bool, live_model: str | None, codex_home: Path | None, as_json: bool
+) -> None:
+    """Check configuration, keys, port, the running server's code, the Codex wiring (MCP
+    server, delegation paths), and (opt-in) the upstream."""
     from bridge.daemon import doctor_checks
 
-    checks = doctor_checks(project, network=network, live_model=live_model)
+    checks = doctor_checks(project, network=network, live_model=live_model, codex_home=codex_home)
     if as_json:
         click.echo(json.dumps([c.to_json() for c in checks], indent=2))
     else:

@@ -16,6 +16,8 @@ from bridge.install import (
     AGENTS_DIR,
     CONFIG_FILE,
     KEY_FILE,
+    MCP_SERVER_ID,
+    MCP_TOOL_TIMEOUT_SEC,
     PROVIDER_ID,
     USER_CONFIG,
     FileAction,
@@ -267,11 +269,11 @@ def test_agents_md_keeps_user_text_and_replaces_section_in_place(project: Path) 
     text = agents.read_text()
     assert text.startswith("# House rules\n\nRun the tests.\n")
     assert text.count(BEGIN_MARKER) == 1
-    damaged = text.replace("One handoff block per spawned worker", "stale text")
+    damaged = text.replace("Call `run_mission`", "stale text")
     agents.write_text(damaged + "\n## After\nmore rules\n")
     install(options(project))
     text = agents.read_text()
-    assert "One handoff block per spawned worker" in text
+    assert "Call `run_mission`" in text
     assert "stale text" not in text
     assert text.endswith(END_MARKER + "\n\n## After\nmore rules\n")
     assert text.index("# House rules") < text.index(BEGIN_MARKER) < text.index("## After")
@@ -337,7 +339,7 @@ def test_fresh_project_and_codex_home(tmp_path: Path) -> None:
     project.mkdir()
     install(options(project))
     config = tomllib.loads(user_config(project).read_text())
-    assert set(config) == {"model_providers"}
+    assert set(config) == {"model_providers", "mcp_servers"}
     assert not (project / CONFIG_FILE).exists()
     assert (project / ".gitignore").read_text().splitlines()[-1] == ".codex-oss/"
     assert install(options(project)).changed == ()
@@ -358,3 +360,66 @@ def test_port_option_sets_base_url(project: Path) -> None:
     assert result.exit_code == 0, result.output
     block = tomllib.loads(user_config(project).read_text())["model_providers"][PROVIDER_ID]
     assert block["base_url"] == "http://127.0.0.1:4555/v1"
+
+
+# -- the MCP server registration ---------------------------------------------------------------
+
+
+def test_mcp_server_is_registered_with_what_codex_needs_to_call_it(project: Path) -> None:
+    install(options(project))
+    text = user_config(project).read_text()
+    server = tomllib.loads(text)["mcp_servers"][MCP_SERVER_ID]
+    assert server["command"] == default_auth_command()
+    assert server["args"] == ["mcp"]  # no --project: Codex starts it in the session's folder
+    # Codex filters the environment it hands MCP servers: the settings must pass by name,
+    # and the user's own OpenAI key must not.
+    assert {"OPENCODE_GO_API_KEY", "UPSTREAM_BASE_URL", "PROXY_PORT"} <= set(server["env_vars"])
+    assert "OPENAI_API_KEY" not in server["env_vars"]
+    assert server["tool_timeout_sec"] == MCP_TOOL_TIMEOUT_SEC >= 900 + 120  # an A5 mission
+    assert server["startup_timeout_sec"] >= 10
+    # codex exec never prompts: run_mission and the read tools are approved, the tools that
+    # change the workspace keep their prompt.
+    assert server["default_tools_approval_mode"] == "approve"
+    assert server["tools"] == {
+        "promote_patch": {"approval_mode": "prompt"},
+        "rollback_patch": {"approval_mode": "prompt"},
+    }
+    for line in HAND_CONFIG.splitlines():
+        assert line in text.splitlines(), f"user line lost: {line!r}"
+
+
+def test_mcp_registration_keeps_user_keys_and_other_servers(project: Path) -> None:
+    user_config(project).write_text(
+        HAND_CONFIG
+        + f"""
+[mcp_servers.docs]  # my docs server
+command = "docs-mcp"
+
+[mcp_servers.{MCP_SERVER_ID}]
+command = "old-codex-oss"
+enabled = true  # keep
+"""
+    )
+    install(options(project))
+    text = user_config(project).read_text()
+    servers = tomllib.loads(text)["mcp_servers"]
+    assert servers["docs"] == {"command": "docs-mcp"}
+    assert servers[MCP_SERVER_ID]["command"] == default_auth_command()
+    assert servers[MCP_SERVER_ID]["enabled"] is True
+    assert "# my docs server" in text and "# keep" in text
+    assert install(options(project)).changed == ()  # idempotent
+
+
+def test_dry_run_shows_the_mcp_registration(project: Path) -> None:
+    result = cli(project, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"+[mcp_servers.{MCP_SERVER_ID}]" in result.output
+    assert '+args = ["mcp"]' in result.output
+    assert "mcp_servers" not in user_config(project).read_text()
+
+
+def test_agents_md_delegates_through_run_mission_not_spawn_agent() -> None:
+    section = managed_section()
+    assert "run_mission" in section and "mcp__opencode_bridge" in section
+    assert "OSS_HANDOFF_JSON" not in section  # no handoff block, not even by name
+    assert "does not reach the bridge" in section  # no promise that spawn_agent does

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from bridge.app import ServerThread, create_app
+from bridge.daemon import bridge_settings
 from bridge.smoke import codex_exec
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from pytest_opencode_bridge.scripted_responses import (
@@ -28,6 +30,7 @@ from pytest_opencode_bridge.scripted_responses import (
     call_turn,
     function_outputs,
     search_turn,
+    text_turn,
 )
 from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.mission import Tier, template
@@ -202,3 +205,60 @@ def test_promote_keeps_its_approval_so_codex_exec_cannot_call_it(gpt_rig):
     promote, report = gpt_rig.tool_outputs()
     assert "approval" in promote.lower(), promote  # Codex refused it without asking us
     assert "no mission 'm-none'" in report  # a read tool runs unasked, and answers
+
+
+def test_a_gpt_parents_spawned_role_goes_to_the_parents_provider_and_doctor_says_so(gpt_rig):
+    """The role path with the real topology: Codex 0.169.0 ignores the role's model_provider
+    (openai/codex#40858), so the child's request reaches the parent's provider, not the
+    bridge, even with a bridge serving the installed port."""
+    config = gpt_rig.home / "config.toml"
+    trusted = f'[projects."{gpt_rig.project}"]\ntrust_level = "trusted"\n'  # project roles load
+    config.write_text(trusted + config.read_text())
+    mission = _mission("m-role")
+    spawn = {
+        "agent_type": "oss_investigator",
+        "message": f"<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>",
+    }
+
+    def wait_for_child(body: dict[str, Any]) -> dict[str, Any]:
+        agent_id = json.loads(function_outputs(body)[-1])["agent_id"]
+        wait = {"targets": [agent_id], "timeout_ms": 60000}
+        return call_turn("wait_agent", wait, namespace="multi_agent_v1")
+
+    gpt_rig.parent.turns = [
+        call_turn("spawn_agent", spawn, namespace="multi_agent_v1"),
+        wait_for_child,
+    ]
+    gpt_rig.parent.model_turns = {"mission-a3-kimi": [text_turn("CHILD ON THE PARENT'S PROVIDER")]}
+    settings = bridge_settings(gpt_rig.project, UPSTREAM_BASE_URL=gpt_rig.upstream.base_url)
+    bridge = ServerThread(lambda: create_app(settings, gpt_rig.project), port=gpt_rig.port)
+    with bridge:
+        result = gpt_rig.exec("Delegate it to oss_investigator.")
+    assert result.returncode == 0, result.stderr
+
+    models = [body["model"] for body in gpt_rig.parent.requests]
+    assert "mission-a3-kimi" in models  # the child's request, on the parent's provider
+    assert "CHILD ON THE PARENT'S PROVIDER" in json.dumps(gpt_rig.parent.requests[-1]["input"])
+    assert gpt_rig.upstream.chat_requests() == []  # the bridge never saw it
+    assert not (gpt_rig.project / ".codex-oss/runs").exists()
+
+    doctor = subprocess.run(
+        [
+            *CODEX_OSS,
+            "doctor",
+            "--json",
+            "--project",
+            str(gpt_rig.project),
+            "--codex-home",
+            str(gpt_rig.home),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert checks["mcp server"]["status"] == "ok", checks["mcp server"]
+    delegation = checks["delegation"]["detail"]
+    assert "GPT parent -> run_mission (MCP server opencode_bridge): wired" in delegation
+    assert "spawn_agent does not reach the bridge" in delegation
+    assert "openai/codex#40858" in delegation
