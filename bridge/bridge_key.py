@@ -2,11 +2,13 @@
 
 Codex reads it through the provider's auth command (``codex-oss print-bridge-key``), so no key
 has to live in the user's shell; the bridge accepts it as ``PROXY_API_KEY`` when that variable
-is unset and the project has this file.
+is unset and the project has this file. A bridge started before ``install`` makes the file
+itself (:func:`ensure_bridge_key`), so it never serves a request that carries no key.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -47,3 +49,21 @@ def find_bridge_key(start: Path) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def ensure_bridge_key(project: Path) -> str:
+    """``project``'s bridge key, generated (0600, in a 0700 folder) when it has none yet."""
+    existing = read_bridge_key(project)
+    if existing:
+        return existing
+    path = bridge_key_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    key = generate_bridge_key()
+    try:  # O_EXCL: of two bridges starting at once, one writes and the other reads its key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_bridge_key(project) or key
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bridge.bridge_key import read_bridge_key
+from bridge.bridge_key import ensure_bridge_key, read_bridge_key
 from bridge.source_hash import source_hash
 from runtime.processes import (
     ProcessFiles,
@@ -44,6 +44,8 @@ __all__ = [
     "bridge_settings",
     "doctor_checks",
     "serve_foreground",
+    "serving_port",
+    "serving_settings",
     "start_daemon",
     "status",
     "stop",
@@ -67,6 +69,29 @@ def bridge_settings(project: Path, **overrides: Any) -> Settings:
         if key:
             settings = settings.model_copy(update={"PROXY_API_KEY": key})
     return settings
+
+
+def serving_settings(project: Path) -> Settings:
+    """:func:`bridge_settings` for a bridge about to serve: when neither ``PROXY_API_KEY`` nor
+    a key file exists (``install`` never ran), the project's key is made first, so the bridge
+    refuses unauthenticated requests from its first start."""
+    settings = bridge_settings(project)
+    if settings.PROXY_API_KEY is None:
+        ensure_bridge_key(project)
+        settings = bridge_settings(project)
+    return settings
+
+
+def serving_port(project: Path, settings: Settings, explicit: int | None = None) -> int:
+    """Where to serve: ``--port``, else ``PROXY_PORT`` when set, else the port ``install``
+    pointed Codex at, else the default (so `install --port N` then `up` serves on N)."""
+    from bridge.install import installed_port
+
+    if explicit is not None:
+        return explicit
+    if "PROXY_PORT" in os.environ:
+        return settings.PROXY_PORT
+    return installed_port(project) or settings.PROXY_PORT
 
 
 @dataclass(frozen=True)
@@ -439,11 +464,20 @@ def _named_checks(project: Path, current: Status, port: int, settings: Settings)
 
 def _wiring_checks(project: Path, codex_home: Path | None) -> list[Check]:
     """The MCP registration (started and listed, as Codex would) and the delegation paths."""
-    from bridge.wiring import default_codex_home, delegation_paths, probe_mcp_server, read_wiring
+    from bridge.wiring import (
+        config_mismatches,
+        default_codex_home,
+        delegation_paths,
+        probe_mcp_server,
+        read_wiring,
+    )
 
     wiring = read_wiring(codex_home or default_codex_home())
     if wiring.error:
         return [Check("mcp server", "fail", wiring.error)]
+    current = status(project)
+    running_port = current.port if current.state == "running" else None
+    mismatches = [Check(*found) for found in config_mismatches(project, wiring, running_port)]
     if wiring.mcp_server is None:
         mcp = Check(
             "mcp server",
@@ -458,7 +492,7 @@ def _wiring_checks(project: Path, codex_home: Path | None) -> list[Check]:
         else:
             mcp = Check("mcp server", "ok" if probe.ok else "fail", probe.detail)
     status_, detail = delegation_paths(project, mcp.status == "ok")
-    return [mcp, Check("delegation", status_, detail)]
+    return [*mismatches, mcp, Check("delegation", status_, detail)]
 
 
 def _upstream_check(settings: Settings) -> Check:

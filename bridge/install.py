@@ -214,7 +214,11 @@ def plan_install(
         files.append(PlannedFile(KEY_FILE, key, new_key + "\n", mode=KEY_MODE, secret=True))
     else:
         files.append(PlannedFile(KEY_FILE, key, key, mode=KEY_MODE, secret=True))
-    manifest_text = _render_manifest({"roles": installed_roles, "provider_id": PROVIDER_ID})
+    manifest_data: dict[str, Any] = {"roles": installed_roles, "provider_id": PROVIDER_ID}
+    port = port_of(options.base_url)
+    if port is not None:  # `codex-oss up` without --port serves where Codex was pointed
+        manifest_data["port"] = port
+    manifest_text = _render_manifest(manifest_data)
     files.append(PlannedFile(MANIFEST_FILE, current.get(MANIFEST_FILE), manifest_text))
     return InstallPlan(tuple(files), tuple(notes))
 
@@ -428,6 +432,28 @@ def apply_plan(options: InstallOptions, plan: InstallPlan) -> list[str]:
             target.chmod(planned.mode)
             written.append(planned.path)
     return written
+
+
+def port_of(base_url: str | None) -> int | None:
+    """The port of a ``http://127.0.0.1:PORT/v1`` base URL (None when it names none)."""
+    if not base_url:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(base_url).port
+    except ValueError:
+        return None
+
+
+def installed_port(project: Path) -> int | None:
+    """The bridge port ``install`` pointed Codex at for ``project`` (None if never installed)."""
+    try:
+        text = (project / MANIFEST_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    port = _read_manifest(text).get("port")
+    return port if isinstance(port, int) and 0 < port < 65536 else None
 
 
 def default_auth_command() -> str:

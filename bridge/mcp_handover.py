@@ -56,17 +56,17 @@ class MissionAnswer:
 
 def ensure_bridge(project: Path, *, port: int | None = None) -> BridgeAddress:
     """The running bridge of ``project``, started as a daemon first when none runs."""
-    from bridge.daemon import bridge_settings, start_daemon, status
+    from bridge.daemon import serving_port, serving_settings, start_daemon, status
     from runtime.processes import free_port, port_in_use
 
-    settings = bridge_settings(project)
+    settings = serving_settings(project)
     lock_path = project / START_LOCK
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     # Two MCP servers of one project (two Codex sessions) must not both start a bridge.
     with FileLock(str(lock_path), timeout=60):
         current = status(project, settings)
         if current.state != "running":
-            wanted = port or settings.PROXY_PORT
+            wanted = serving_port(project, settings, port)
             chosen = wanted if not port_in_use("127.0.0.1", wanted) else free_port()
             current = start_daemon(project, "127.0.0.1", chosen, settings)
     if current.port is None:

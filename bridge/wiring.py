@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.install import AGENTS_DIR, MCP_SERVER_ID, PROVIDER_ID
+from bridge.install import (
+    AGENTS_DIR,
+    MCP_SERVER_ID,
+    PROVIDER_ID,
+    default_auth_command,
+    installed_port,
+    port_of,
+)
 
 __all__ = [
     "CodexWiring",
     "McpProbe",
+    "config_mismatches",
     "default_codex_home",
     "probe_mcp_server",
     "read_wiring",
@@ -132,3 +140,62 @@ def delegation_paths(project: Path, mcp_ok: bool) -> tuple[str, str]:
         else "agent roles: not installed in this project"
     )
     return ("ok" if mcp_ok else "warn"), f"{gpt}; {role_text}"
+
+
+def config_mismatches(
+    project: Path, wiring: CodexWiring, running_port: int | None
+) -> list[tuple[str, str, str]]:
+    """(name, status, detail) of each place the Codex config and the bridge disagree, with the
+    command that fixes it; ``running_port`` is the port this project's bridge serves (None:
+    not running)."""
+    found: list[tuple[str, str, str]] = []
+    url = wiring.provider_base_url
+    if url is None:
+        found.append(
+            (
+                "codex provider",
+                "warn",
+                f"no [model_providers.{PROVIDER_ID}] in {wiring.config_path}: sessions on an "
+                f"OSS alias cannot reach the bridge; run 'codex-oss install --project {project}'",
+            )
+        )
+    else:
+        wanted = port_of(url)
+        installed = installed_port(project)
+        if running_port is not None and wanted is not None and running_port != wanted:
+            found.append(
+                (
+                    "codex provider",
+                    "fail",
+                    f"Codex's provider points at {url}, but this project's bridge serves port "
+                    f"{running_port}: run 'codex-oss restart --project {project} --port {wanted}'",
+                )
+            )
+        elif installed is not None and wanted is not None and installed != wanted:
+            found.append(
+                (
+                    "codex provider",
+                    "warn",
+                    f"Codex's provider points at {url}, but this project was installed for port "
+                    f"{installed} (another project's install moved it?): run 'codex-oss install "
+                    f"--project {project} --port {wanted}' to serve where Codex looks",
+                )
+            )
+        else:
+            where = f"served (port {running_port})" if running_port else "'codex-oss up' serves it"
+            found.append(("codex provider", "ok", f"Codex's provider points at {url}; {where}"))
+    server = wiring.mcp_server
+    if server is not None:
+        registered = server.get("command")
+        here = default_auth_command()
+        if isinstance(registered, str) and registered != here:
+            found.append(
+                (
+                    "codex mcp command",
+                    "warn",
+                    f"Codex starts the MCP server as {registered!r}, not this environment's "
+                    f"{here!r}: run 'codex-oss install --project {project}' from the "
+                    "environment you want Codex to use",
+                )
+            )
+    return found

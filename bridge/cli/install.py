@@ -33,11 +33,12 @@ import click
     "--port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="Bridge port for the provider's base URL (default: PROXY_PORT, else 4000).",
+    help="Bridge port for the provider's base URL (default: PROXY_PORT, else the port Codex's "
+    "config already names, else 4000).",
 )
 def install(project: Path, codex_home: Path, dry_run: bool, force: bool, port: int | None) -> None:
-    """Wire the --project folder to the bridge: OSS agent roles, AGENTS.md section, bridge key,
-    and the provider block in Codex's user-level config.toml.
+    """Wire the --project folder to the bridge: the MCP server and the provider block in Codex's
+    user-level config.toml, OSS agent roles, AGENTS.md section, bridge key.
 
     Keeps the user's comments and keys, and never sets a top-level model_provider. A second
     run changes nothing.
@@ -47,10 +48,11 @@ def install(project: Path, codex_home: Path, dry_run: bool, force: bool, port: i
     from runtime.settings import Settings
 
     project = project.resolve()
-    bridge_port = port if port is not None else Settings().PROXY_PORT
+    codex_home = codex_home.expanduser().resolve()
+    bridge_port, kept = _install_port(port, codex_home, Settings().PROXY_PORT)
     options = InstallOptions(
         project=project,
-        codex_home=codex_home.expanduser().resolve(),
+        codex_home=codex_home,
         base_url=f"http://127.0.0.1:{bridge_port}/v1",
         auth_command=default_auth_command(),
         force=force,
@@ -69,10 +71,35 @@ def install(project: Path, codex_home: Path, dry_run: bool, force: bool, port: i
     }
     for planned in plan.files:
         click.echo(f"{verbs[planned.action]:<18} {planned.path}")
+    if kept:
+        click.echo(
+            f"note: the bridge provider in Codex's config stays at port {bridge_port}, where "
+            "another installed project may be served; pass --port to move it",
+            err=True,
+        )
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
     if not plan.changed:
         click.echo("nothing to do: the project is already installed")
+
+
+def _install_port(port: int | None, codex_home: Path, default: int) -> tuple[int, bool]:
+    """The port to point Codex at, and whether it is the one the config already had.
+
+    --port, else PROXY_PORT when set, else the port the shared provider block already names
+    (so a second project's install does not repoint the first's), else the default.
+    """
+    import os
+
+    from bridge.install import port_of
+    from bridge.wiring import read_wiring
+
+    if port is not None:
+        return port, False
+    if "PROXY_PORT" in os.environ:
+        return default, False
+    existing = port_of(read_wiring(codex_home).provider_base_url)
+    return (existing, True) if existing is not None else (default, False)
 
 
 @click.command("print-bridge-key")

@@ -14,7 +14,7 @@ from bridge.cli.options import project_option
 def mcp(project: Path) -> None:
     """Serve run_mission and the evidence tools over stdio (Model Context Protocol).
 
-    Codex starts this from [mcp_servers.opencode_bridge] in $CODEX_HOME/config.toml, which
+    Codex starts this from [mcp_servers.opencode_bridge] in its config.toml, which
     `codex-oss install` writes. Missions go to the project's bridge, started on demand.
     """
     import anyio

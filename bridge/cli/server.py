@@ -18,7 +18,7 @@ def _host_port(func):  # type: ignore[no-untyped-def]
         "--port",
         type=click.IntRange(0, 65535),
         default=None,
-        help="Port (default: PROXY_PORT, else 4000).",
+        help="Port (default: PROXY_PORT, else the port install wrote, else 4000).",
     )(func)
     return click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")(
         func
@@ -32,10 +32,10 @@ def _host_port(func):  # type: ignore[no-untyped-def]
 def up(host: str, port: int | None, project: Path, daemon: bool) -> None:
     """Serve the bridge (foreground unless --daemon)."""
     from bridge.auth import KeyConfigError
-    from bridge.daemon import DaemonError, bridge_settings
+    from bridge.daemon import DaemonError, serving_port, serving_settings
 
-    settings = bridge_settings(project)
-    bind_port = port if port is not None else settings.PROXY_PORT
+    settings = serving_settings(project)
+    bind_port = serving_port(project, settings, port)
     try:
         if daemon:
             from bridge.daemon import start_daemon
@@ -74,15 +74,18 @@ def restart(host: str, port: int | None, project: Path) -> None:
     from bridge.daemon import (
         DaemonError,
         RunFiles,
-        bridge_settings,
+        serving_port,
+        serving_settings,
         start_daemon,
     )
     from bridge.daemon import stop as stop_bridge
 
     recorded = RunFiles(project).read() or {}
     click.echo(stop_bridge(project))
-    settings = bridge_settings(project)
-    bind_port = port if port is not None else recorded.get("port") or settings.PROXY_PORT
+    settings = serving_settings(project)
+    bind_port = recorded.get("port") or serving_port(project, settings)
+    if port is not None:
+        bind_port = port
     try:
         current = start_daemon(project, host, bind_port, settings)
     except DaemonError as exc:
@@ -92,15 +95,31 @@ def restart(host: str, port: int | None, project: Path) -> None:
 
 @click.command("status")
 @_project_option
+@click.option(
+    "--codex-home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CODEX_HOME",
+    default=None,
+    help="Codex's home, whose config.toml is compared (default: CODEX_HOME, else ~/.codex).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(project: Path, as_json: bool) -> None:
-    """Say whether the bridge runs (exit 0) or not (exit 1), and whether its code is current."""
+def status(project: Path, codex_home: Path | None, as_json: bool) -> None:
+    """Say whether the bridge runs (exit 0) or not (exit 1), whether its code is current, and
+    whether Codex's config points at it (with the command that fixes it when not)."""
     from bridge.daemon import bridge_settings
     from bridge.daemon import status as bridge_status
+    from bridge.wiring import config_mismatches, default_codex_home, read_wiring
 
     current = bridge_status(project, bridge_settings(project))
+    running_port = current.port if current.state == "running" else None
+    wiring = read_wiring(codex_home or default_codex_home())
+    codex = config_mismatches(project, wiring, running_port)
     if as_json:
-        click.echo(json.dumps(current.to_json(), indent=2))
+        data = current.to_json()
+        data["codex_config"] = [
+            {"name": name, "status": state, "detail": detail} for name, state, detail in codex
+        ]
+        click.echo(json.dumps(data, indent=2))
     elif current.state == "running":
         code = {True: "code matches the disk", False: "code on disk changed: restart"}.get(
             current.code_matches, "code state unknown"
@@ -111,6 +130,10 @@ def status(project: Path, as_json: bool) -> None:
         )
     else:
         click.echo(f"{current.state}: {current.detail}")
+    if not as_json:
+        for _name, state, detail in codex:
+            if state != "ok":
+                click.echo(f"{state}: {detail}")
     raise SystemExit(0 if current.state == "running" else 1)
 
 

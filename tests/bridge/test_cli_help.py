@@ -20,7 +20,7 @@ from runtime.settings import Settings
 NOT_PLACEHOLDERS = {
     "AGENTS", "CLI", "COMPLETE", "ESCALATE", "FAILED", "FAILING", "GPT", "JSON", "MISSING", "OSS",
     "PARTIAL", "PORT", "SIGTERM", "SKIP", "STALE", "SUPPORTED", "URL", "VALIDATED", "VERIFIED",
-    "LOCAL_MODEL_BASE_URL",
+    "LOCAL_MODEL_BASE_URL", "MCP",
 }  # fmt: skip
 
 
