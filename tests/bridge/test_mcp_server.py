@@ -189,10 +189,20 @@ async def test_a_call_that_cannot_become_a_mission_is_a_tool_error_naming_the_fi
     assert not (project / ".codex-oss/run/bridge.pid").exists()  # no bridge was even started
 
 
-async def test_two_projects_are_served_at_once(tmp_path, upstream):
+async def test_two_installed_projects_are_served_at_once(tmp_path, upstream):
     first, second = _project(tmp_path / "one"), _project(tmp_path / "two")
+    home, port = tmp_path / "codex-home", str(free_port())
+    for project, extra in ((first, ["--port", port]), (second, [])):  # one shared port
+        done = subprocess.run(
+            [*CODEX_OSS, "install", "--project", str(project), "--codex-home", str(home), *extra],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "PROXY_PORT"},
+        )
+        assert done.returncode == 0, done.stderr
     upstream.set_script({"kimi-k2.6": [*_turns("first claim"), *_turns("second claim")]})
-    env = _env(upstream)  # the same PROXY_PORT: the second bridge must find its own port
+    env = _env(upstream)
+    del env["PROXY_PORT"]  # both want the installed port: the second bridge finds its own
     try:
         async with AsyncExitStack() as stack:
             one = await _session(stack, first, env)
@@ -205,7 +215,9 @@ async def test_two_projects_are_served_at_once(tmp_path, upstream):
             )
             report_b = await two.call_tool("mission_report", {"mission_id": "m-two"})
             missing = await one.call_tool("mission_report", {"mission_id": "m-two"})
-            ports = {(p / ".codex-oss/run/bridge.port").read_text() for p in (first, second)}
+            ports = {
+                (p / ".codex-oss/run/bridge.port").read_text().strip() for p in (first, second)
+            }
     finally:
         _stop_bridge(first)
         _stop_bridge(second)
@@ -215,4 +227,4 @@ async def test_two_projects_are_served_at_once(tmp_path, upstream):
     assert not (first / ".codex-oss/missions/m-two").exists()
     assert report_b.structuredContent["mission_id"] == "m-two"
     assert missing.isError is True and "no mission 'm-two'" in missing.content[0].text
-    assert len(ports) == 2  # each project has its own bridge, on its own port
+    assert len(ports) == 2 and port in ports  # the installed port, and another free one
