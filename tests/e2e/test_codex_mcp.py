@@ -78,6 +78,10 @@ class GptParentRig:
         """What Codex sent back to the parent as tool outputs (the last request resends all)."""
         return function_outputs(self.parent.requests[-1])
 
+    def debug(self) -> str:
+        """The parent's requests in short, for an assertion message."""
+        return "\n".join(json.dumps(body["input"][-3:])[-400:] for body in self.parent.requests)
+
 
 @pytest.fixture
 def gpt_rig(codex_bin: Path, tmp_path: Path) -> Iterator[GptParentRig]:
@@ -149,10 +153,10 @@ def test_gpt_parent_gets_the_full_report_of_a_mission_it_ran_through_mcp(gpt_rig
 
     result = gpt_rig.exec("Find out why total() is wrong; delegate it.")
     assert result.returncode == 0, result.stderr
-    assert "PARENT DONE" in result.stdout
+    assert "PARENT DONE" in result.stdout, gpt_rig.debug()
 
-    after_search = json.dumps(gpt_rig.parent.requests[1]["input"])
-    assert f"Added deferred tool namespaces:\\n- {NAMESPACE}" in after_search
+    last = json.dumps(gpt_rig.parent.requests[-1]["input"])
+    assert f"Added deferred tool namespaces:\\n- {NAMESPACE}" in last  # found by tool_search
     assert len(gpt_rig.upstream.chat_requests("kimi-k2.6")) == 2  # the mission ran its turns
     (output,) = gpt_rig.tool_outputs()
     report = _report(output)
