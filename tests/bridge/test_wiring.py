@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bridge.daemon import doctor_checks
 from bridge.install import InstallOptions, default_auth_command, install
+from bridge.wiring import config_mismatches, read_wiring
 
 
 def _installed(tmp_path: Path) -> tuple[Path, Path]:
@@ -48,3 +49,25 @@ def test_doctor_fails_a_registration_whose_command_is_gone(tmp_path):
     checks = {c.name: c for c in doctor_checks(project, codex_home=home)}
     assert checks["mcp server"].status == "fail"
     assert "'/nowhere/codex-oss' does not exist" in checks["mcp server"].detail
+
+
+def test_a_registration_from_another_environment_is_named_with_the_fix(tmp_path):
+    project, home = _installed(tmp_path)
+    other = tmp_path / "other-venv" / "codex-oss"
+    other.parent.mkdir()
+    other.write_text("#!/bin/sh\nexit 1\n")
+    other.chmod(0o755)
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            f'command = "{default_auth_command()}"\nargs = ["mcp"]',
+            f'command = "{other}"\nargs = ["mcp"]',
+        )
+    )
+    found = {
+        name: (state, detail)
+        for name, state, detail in config_mismatches(project, read_wiring(home), running_port=None)
+    }
+    state, detail = found["codex mcp command"]
+    assert state == "warn"
+    assert str(other) in detail and f"codex-oss install --project {project}" in detail
