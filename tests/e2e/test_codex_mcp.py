@@ -80,7 +80,7 @@ class GptParentRig:
 
     def debug(self) -> str:
         """The parent's requests in short, for an assertion message."""
-        return "\n".join(json.dumps(body["input"][-3:])[-400:] for body in self.parent.requests)
+        return "\n".join(json.dumps(body["input"][-4:])[-1500:] for body in self.parent.requests)
 
 
 @pytest.fixture
@@ -155,8 +155,14 @@ def test_gpt_parent_gets_the_full_report_of_a_mission_it_ran_through_mcp(gpt_rig
     assert result.returncode == 0, result.stderr
     assert "PARENT DONE" in result.stdout, gpt_rig.debug()
 
-    last = json.dumps(gpt_rig.parent.requests[-1]["input"])
-    assert f"Added deferred tool namespaces:\\n- {NAMESPACE}" in last  # found by tool_search
+    # The namespace reached the model: added by the tool search (the usual case), or listed
+    # among the tools when the server finished starting after the search ran (a loaded host).
+    deferred = f"Added deferred tool namespaces:\\n- {NAMESPACE}"
+    seen = [
+        deferred in json.dumps(body["input"]) or NAMESPACE in json.dumps(body["tools"])
+        for body in gpt_rig.parent.requests
+    ]
+    assert any(seen), gpt_rig.debug()
     assert len(gpt_rig.upstream.chat_requests("kimi-k2.6")) == 2  # the mission ran its turns
     (output,) = gpt_rig.tool_outputs()
     report = _report(output)
