@@ -129,6 +129,20 @@ def _delegate(mission: dict[str, Any], model: str = "mission-a3-kimi") -> list[d
     return [search_turn("run_mission opencode bridge"), call]
 
 
+def _found_by_search(body: dict[str, Any]) -> bool:
+    """Whether a parent request shows run_mission found by tool_search."""
+    for item in body.get("input") or []:
+        if item.get("type") == "tool_search_output":
+            if "run_mission" in json.dumps(item.get("tools")):
+                return True
+        elif item.get("type") == "message":
+            parts = item.get("content") or []
+            text = "".join(part.get("text", "") for part in parts if isinstance(part, dict))
+            if f"Added deferred tool namespaces:\n- {NAMESPACE}" in text:
+                return True
+    return False
+
+
 def _tool_result(output: str) -> str:
     """The tool's result in a function_call_output, without Codex's wall-time header."""
     return output.split("Output:\n", 1)[-1]
@@ -155,14 +169,9 @@ def test_gpt_parent_gets_the_full_report_of_a_mission_it_ran_through_mcp(gpt_rig
     assert result.returncode == 0, result.stderr
     assert "PARENT DONE" in result.stdout, gpt_rig.debug()
 
-    # The namespace reached the model: added by the tool search (the usual case), or listed
-    # among the tools when the server finished starting after the search ran (a loaded host).
-    deferred = f"Added deferred tool namespaces:\\n- {NAMESPACE}"
-    seen = [
-        deferred in json.dumps(body["input"]) or NAMESPACE in json.dumps(body["tools"])
-        for body in gpt_rig.parent.requests
-    ]
-    assert any(seen), gpt_rig.debug()
+    # The tool reached the model through the tool search: Codex answers it with the tools'
+    # schemas, or (when they are loaded already) with a note adding the namespace.
+    assert any(_found_by_search(body) for body in gpt_rig.parent.requests), gpt_rig.debug()
     assert len(gpt_rig.upstream.chat_requests("kimi-k2.6")) == 2  # the mission ran its turns
     (output,) = gpt_rig.tool_outputs()
     report = _report(output)
