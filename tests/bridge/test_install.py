@@ -45,14 +45,20 @@ base_url = "http://127.0.0.1:9999/v1"
 [profiles.fast]
 model = "o4-mini"  # fast
 """
+# The origin document's roles (runtime and raw), plus the A4 proposer and the offline one.
 EXPECTED_ROLES = {
-    "oss_scout": "mission-a2-flash",
-    "oss_investigator": "mission-a3-kimi",
+    "oss_kimi_investigator": "mission-a3-kimi",
+    "oss_deepseek_investigator": "mission-a3-deepseek",
+    "oss_flash_context": "mission-a2-flash",
+    "oss_deepseek_implementer": "mission-a5-deepseek",
+    "oss_kimi_rapid": "ocg-kimi-k2.6",
+    "oss_deepseek_pro": "ocg-deepseek-v4-pro",
+    "oss_flash_support": "ocg-deepseek-v4-flash",
     "oss_local_investigator": "mission-a3-local",
     "oss_patch_proposer": "mission-a4-kimi",
-    "oss_implementer": "mission-a5-kimi",
-    "oss_raw_worker": "ocg-kimi-k2.6",
 }
+# Only the raw worker the document allows bounded edits runs with a writable sandbox.
+WRITABLE_ROLES = {"oss_deepseek_pro"}
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +159,7 @@ def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert snapshot(project) == before
     assert f"+[model_providers.{PROVIDER_ID}]" in result.output
-    assert f"+++ b/{AGENTS_DIR}/oss_investigator.toml" in result.output
+    assert f"+++ b/{AGENTS_DIR}/oss_kimi_investigator.toml" in result.output
     assert "not shown" in result.output  # the key's diff hides the key
 
 
@@ -179,7 +185,8 @@ def test_bridge_key_is_private_and_kept_across_installs(project: Path) -> None:
 
 def test_dry_run_output_never_contains_the_key(project: Path) -> None:
     install(options(project))
-    (project / AGENTS_DIR / "oss_scout.toml").unlink()  # make the dry run have something to say
+    # make the dry run have something to say
+    (project / AGENTS_DIR / "oss_flash_context.toml").unlink()
     result = cli(project, "--dry-run")
     assert (project / KEY_FILE).read_text().strip() not in result.output
 
@@ -218,7 +225,8 @@ def test_roles_are_copied_with_required_fields(project: Path) -> None:
         assert role["developer_instructions"].strip()
         assert role["model"] == model
         assert role["model_provider"] == PROVIDER_ID
-        assert role["sandbox_mode"] == "read-only"
+        writable = name in WRITABLE_ROLES
+        assert role["sandbox_mode"] == ("workspace-write" if writable else "read-only")
 
 
 def test_every_role_model_is_an_alias_the_registry_resolves() -> None:
@@ -237,12 +245,12 @@ def test_no_literal_handoff_tags_in_roles_or_agents_md() -> None:
 
 def test_user_edited_role_is_kept_unless_forced(project: Path) -> None:
     install(options(project))
-    role = project / AGENTS_DIR / "oss_investigator.toml"
+    role = project / AGENTS_DIR / "oss_kimi_investigator.toml"
     edited = role.read_text().replace("mission-a3-kimi", "mission-a3-deepseek")
     role.write_text(edited)
     plan = install(options(project))
     assert role.read_text() == edited
-    assert [f.action for f in plan.files if f.path.endswith("oss_investigator.toml")] == [
+    assert [f.action for f in plan.files if f.path.endswith("oss_kimi_investigator.toml")] == [
         FileAction.KEPT
     ]
     assert any("--force" in note for note in plan.notes)

@@ -103,7 +103,7 @@ def test_parent_gets_the_answer_of_an_installed_role(installed: InstalledRig):
                         {
                             "name": "multi_agent_v1__spawn_agent",
                             "arguments": {
-                                "agent_type": "oss_raw_worker",
+                                "agent_type": "oss_kimi_rapid",
                                 "message": "Report the number seven.",
                             },
                         }
@@ -116,7 +116,7 @@ def test_parent_gets_the_answer_of_an_installed_role(installed: InstalledRig):
             "kimi-k2.6": [{"content": "CHILD SAYS SEVEN"}],
         }
     )
-    result = installed.exec("ocg-e2e-parent", "delegate to oss_raw_worker")
+    result = installed.exec("ocg-e2e-parent", "delegate to oss_kimi_rapid")
     assert result.returncode == 0, result.stderr
 
     (child,) = installed.upstream.chat_requests("kimi-k2.6")  # the role's model, via the bridge

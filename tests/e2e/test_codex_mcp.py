@@ -235,7 +235,7 @@ def test_a_gpt_parents_spawned_role_goes_to_the_parents_provider_and_doctor_says
     config.write_text(trusted + config.read_text())
     mission = _mission("m-role")
     spawn = {
-        "agent_type": "oss_investigator",
+        "agent_type": "oss_kimi_investigator",
         "message": f"<OSS_HANDOFF_JSON>{json.dumps(mission)}</OSS_HANDOFF_JSON>",
     }
 
@@ -252,7 +252,7 @@ def test_a_gpt_parents_spawned_role_goes_to_the_parents_provider_and_doctor_says
     settings = bridge_settings(gpt_rig.project, UPSTREAM_BASE_URL=gpt_rig.upstream.base_url)
     bridge = ServerThread(lambda: create_app(settings, gpt_rig.project), port=gpt_rig.port)
     with bridge:
-        result = gpt_rig.exec("Delegate it to oss_investigator.")
+        result = gpt_rig.exec("Delegate it to oss_kimi_investigator.")
     assert result.returncode == 0, result.stderr
 
     models = [body["model"] for body in gpt_rig.parent.requests]
