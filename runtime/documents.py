@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.mission import MissionV1
+from runtime.mission import BUDGET_FIELDS, MissionV1
+from runtime.mission import PATCH_TIERS as MISSION_PATCH_TIERS
 from runtime.obligations import questions_of
 from runtime.record import RunRecord
 from runtime.usage import usage_document
@@ -35,15 +36,7 @@ DOCUMENT_NAMES = (
     USAGE,
 )
 
-PATCH_TIERS = ("A4", "A5", "A6")
-BUDGET_NAMES = (
-    "tool_budget",
-    "time_budget_seconds",
-    "max_model_calls",
-    "max_files_to_inspect",
-    "max_total_observation_bytes",
-    "max_duplicate_actions",
-)
+PATCH_TIERS = frozenset(tier.value for tier in MISSION_PATCH_TIERS)
 
 
 def render_documents(record: RunRecord) -> dict[str, dict[str, Any]]:
@@ -168,7 +161,7 @@ def ledger(record: RunRecord) -> dict[str, Any]:
         ],
         "budgets": {
             name: {"limit": mission.get(name), "used": spent.get(name)}
-            for name in BUDGET_NAMES
+            for name in BUDGET_FIELDS
             if mission.get(name) is not None
         },
         "budgets_exhausted": list(used.exhausted),

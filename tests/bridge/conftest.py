@@ -44,3 +44,12 @@ async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
 async def raw_bridge(upstream: ScriptedUpstream, start_bridge: StartBridge) -> str:
     """A bridge with default settings in front of ``upstream`` (heartbeats every 0.1 s)."""
     return await start_bridge(bridge_settings(upstream.base_url), heartbeat_seconds=0.1)
+
+
+@pytest.fixture
+def total_project(tmp_path: Path) -> Path:
+    """A project whose ``src/app.py`` holds ``total()``, which drops the last item."""
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def total(items):\n    return sum(items[:-1])\n")
+    return root

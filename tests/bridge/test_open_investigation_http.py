@@ -17,11 +17,8 @@ AUTH = {"Authorization": f"Bearer {LOCAL_KEY}"}
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "src").mkdir(parents=True)
-    (root / "src" / "app.py").write_text("def total(items):\n    return sum(items[:-1])\n")
-    return root
+def project(total_project: Path) -> Path:
+    return total_project
 
 
 async def test_an_a3_open_handoff_runs_on_the_a3_alias_and_names_the_open_question(

@@ -17,11 +17,8 @@ QWEN_MAP = {"qwen": "qwen3.6-plus", "glm": {"model": "glm-5", "tiers": ["A2", "A
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "src").mkdir(parents=True)
-    (root / "src" / "app.py").write_text("def total(items):\n    return sum(items[:-1])\n")
-    return root
+def project(total_project: Path) -> Path:
+    return total_project
 
 
 @pytest.fixture

@@ -16,11 +16,8 @@ AUTH = {"Authorization": f"Bearer {LOCAL_KEY}"}
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "src").mkdir(parents=True)
-    (root / "src" / "app.py").write_text("def total(items):\n    return sum(items[:-1])\n")
-    return root
+def project(total_project: Path) -> Path:
+    return total_project
 
 
 async def test_a_model_that_answers_prose_after_reading_yields_the_source_pack(

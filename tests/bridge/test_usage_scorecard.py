@@ -21,11 +21,8 @@ EVIDENCE = "file:src/app.py#L1-L2"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / "src").mkdir(parents=True)
-    (root / "src" / "app.py").write_text("def total(items):\n    return sum(items[:-1])\n")
-    return root
+def project(total_project: Path) -> Path:
+    return total_project
 
 
 @pytest.fixture
