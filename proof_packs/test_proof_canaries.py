@@ -22,6 +22,8 @@ from pytest_opencode_bridge.replay import (
     discover_canaries,
     replay,
 )
+from runtime.registry import MISSION_ALIAS
+from runtime.scorecard import record_canary
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARIES = discover_canaries(ROOT / "canaries")
@@ -35,12 +37,16 @@ def test_there_is_at_least_one_canary():
 
 @pytest.mark.parametrize("canary", CANARIES, ids=lambda canary: canary.name)
 async def test_canary_replays_to_its_snapshot(
-    canary: Canary, tmp_path: Path, snapshot, record_property
+    canary: Canary, tmp_path: Path, snapshot, record_property, request
 ):
     # The canary's data files are part of the proof: editing one makes the claim stale.
     for path in canary.proof_files(ROOT):
         record_property(PROOF_FILE_PROPERTY, path)
     result = await replay(canary, tmp_path)
+    if request.config.getoption("opencode_burnin"):  # the burn-in updates the scorecards
+        profile = MISSION_ALIAS.match(canary.manifest["alias"])["profile"]
+        matched = result.status == canary.expected["status"]
+        record_canary(request.config.rootpath, profile, canary.name, matched)
 
     expected = snapshot.use_extension(RecordSnapshotExtension)
     # The message carries the whole diff: pytest shortens its own explanation unless -vv.

@@ -3,6 +3,7 @@
 A scorecard is a fold of RunRecords by profile (pure: :func:`fold_record`), kept under
 ``.codex-oss/scorecards/<profile>.json`` and updated as each mission closes. It counts missions
 by status, the model's COMPLETE claims and how many the runtime upheld (COMPLETE precision),
+the burn-in's canary replays of the profile's recorded missions (canary precision),
 repairs, invalid actions, denials, fallbacks and delegation value. Runs closed for reasons
 that are not the model's doing (a client that left, a process that died) are not counted.
 
@@ -66,12 +67,22 @@ class Scorecard(BaseModel):
     profile: str
     tiers: dict[str, TierScore] = Field(default_factory=dict)
     runs: list[str] = Field(default_factory=list)
+    # The burn-in's canary replays of this profile's recorded missions: name -> whether the
+    # current runtime still reaches the status GPT reviewed (not a run log: kept on rebuild).
+    canaries: dict[str, bool] = Field(default_factory=dict)
+
+    @property
+    def canary_precision(self) -> float | None:
+        """Share of this profile's canaries whose replay reaches the reviewed status."""
+        return sum(self.canaries.values()) / len(self.canaries) if self.canaries else None
 
     def summary(self) -> dict[str, Any]:
         """The scorecard as ``codex-oss scorecard --json`` shows it (precision included)."""
         return {
             "profile": self.profile,
             "runs": len(self.runs),
+            "canaries": dict(sorted(self.canaries.items())),
+            "canary_precision": self.canary_precision,
             "tiers": {
                 tier: {**score.model_dump(), "complete_precision": score.complete_precision}
                 for tier, score in sorted(self.tiers.items())
@@ -147,9 +158,24 @@ def record_mission(project_root: Path, record: RunRecord) -> None:
             atomic_write_text(path, updated.model_dump_json(indent=1) + "\n")
 
 
+def record_canary(project_root: Path, profile: str, canary: str, matched: bool) -> None:
+    """Note a burn-in replay of ``canary`` on ``profile``'s scorecard (the latest verdict)."""
+    path = scorecard_path(project_root, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        card = read_scorecard(project_root, profile) or Scorecard(profile=profile)
+        card = card.model_copy(update={"canaries": {**card.canaries, canary: matched}})
+        atomic_write_text(path, card.model_dump_json(indent=1) + "\n")
+
+
 def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
-    """Every profile's scorecard folded afresh from the project's run logs, and written."""
-    cards: dict[str, Scorecard] = {}
+    """Every profile's scorecard folded afresh from the project's run logs, and written
+    (canary verdicts, which no run log holds, are kept)."""
+    cards: dict[str, Scorecard] = {
+        card.profile: Scorecard(profile=card.profile, canaries=card.canaries)
+        for card in read_scorecards(project_root)
+        if card.canaries
+    }
     for record in closed_records(project_root):
         profile = (record.route or {}).get("profile")
         if profile:

@@ -114,6 +114,12 @@ def scorecard(
         f"COMPLETE precision below {MIN_PRECISION} loses it)"
     )
     for card in cards:
+        if card.canaries:
+            matched = sum(card.canaries.values())
+            click.echo(
+                f"{card.profile} canaries (burn-in replays): {matched}/{len(card.canaries)} "
+                "reach their reviewed status"
+            )
         for tier, score in sorted(card.tiers.items()):
             precision = score.complete_precision
             shown = "n/a" if precision is None else f"{precision:.2f}"

@@ -23,6 +23,7 @@ from runtime.scorecard import (
     check_earned,
     read_scorecard,
     rebuild_scorecards,
+    record_canary,
     record_mission,
     scorecard_path,
 )
@@ -129,3 +130,19 @@ def test_closures_that_are_not_the_models_doing_are_not_counted(
         record_mission(tmp_path, record)
     assert read_scorecard(tmp_path, "kimi") in (None,) or not read_scorecard(tmp_path, "kimi").tiers
     check_earned(tmp_path, resolution())
+
+
+def test_canary_verdicts_are_kept_by_profile_and_survive_a_rebuild(tmp_path: Path) -> None:
+    record_mission(tmp_path, run(tmp_path, 1, claimed="COMPLETE", upheld="COMPLETE"))
+    record_canary(tmp_path, "kimi", "fix-page-count", True)
+    record_canary(tmp_path, "kimi", "other", False)
+    record_canary(tmp_path, "kimi", "other", True)  # the latest verdict counts
+    card = read_scorecard(tmp_path, "kimi")
+    assert card.canaries == {"fix-page-count": True, "other": True}
+    assert card.canary_precision == 1.0
+    assert card.tiers["A3"].missions == 1
+    record_canary(tmp_path, "deepseek", "only-canary", False)
+    cards = rebuild_scorecards(tmp_path)
+    assert cards["kimi"].canaries == {"fix-page-count": True, "other": True}
+    assert cards["kimi"].tiers["A3"].missions == 1
+    assert cards["deepseek"].summary()["canary_precision"] == 0.0
