@@ -107,27 +107,50 @@ def distinctive_terms(text: str) -> set[str]:
 
 def finding_problem(claim: str, quote: str | None, cited: Iterable[str]) -> str | None:
     """None when ``cited`` (the texts the finding's refs resolve to) supports the finding;
-    otherwise the reason it is rejected, fit for the report."""
+    otherwise the reason it is rejected, fit for the report.
+
+    One cited range must carry the finding on its own (a pile of broad refs proves nothing):
+    it holds the verbatim quote (what the claim makes of it is GPT's to judge), or, without a
+    quote, enough of the claim's distinctive words.
+    """
     if why := degenerate(claim):
         return f"degenerate claim: {why}"
     texts = [text for text in cited if text]
-    if quote is not None and len(squash(quote)) >= MIN_QUOTE_CHARS:
-        wanted = squash(_NUMBERED.sub("", quote))
+    if wanted := quoted_text(quote):
         if any(wanted in squash(text) for text in texts):
             return None
         return "the quote does not appear in the cited lines the runtime showed"
     terms = distinctive_terms(claim)
     if not terms:
         return "the claim names nothing the cited lines could confirm; add a verbatim quote"
-    shown: set[str] = set()
-    for text in texts:
-        shown |= distinctive_terms(text)
-    matched = terms & shown
-    if len(matched) >= min(2, len(terms)) and len(matched) >= MIN_TERM_SHARE * len(terms):
+    best = max((len(terms & distinctive_terms(text)) for text in texts), default=0)
+    if best >= min(2, len(terms)) and best >= MIN_TERM_SHARE * len(terms):
         return None
     return (
-        f"the cited lines hold {len(matched)} of the claim's {len(terms)} distinctive words; "
-        "quote the lines that support it"
+        f"the cited lines hold {best} of the claim's {len(terms)} distinctive words in any one "
+        "range; quote the lines that support it"
+    )
+
+
+def quoted_text(quote: str | None) -> str:
+    """A quote as it is matched (line numbers dropped, whitespace squashed), or "" when what
+    is left is too short to prove anything."""
+    wanted = squash(_NUMBERED.sub("", quote or ""))
+    return wanted if len(wanted) >= MIN_QUOTE_CHARS else ""
+
+
+def citable_text(tool_name: str, output: str) -> str:
+    """What an observation shows of the project, as a finding may cite it.
+
+    grep's own framing is left out: a miss echoes the model's pattern ("No matches for ..."),
+    which would let a model cite its own words, and a cut-off note is about the search.
+    """
+    if tool_name != "grep":
+        return output
+    if output.startswith("No matches for "):
+        return ""
+    return "\n".join(
+        line for line in output.splitlines() if not (line.startswith("[") and "hits shown" in line)
     )
 
 

@@ -34,6 +34,7 @@ from runtime.events import (
     ToolCallRequested,
     ToolObserved,
 )
+from runtime.grounding import citable_text
 from runtime.mission import PATCH_TIERS, Clamp, MissionV1, StopCondition
 from runtime.policy import BLOCKED_REASON_CODES
 from runtime.redact import Redactor
@@ -181,7 +182,7 @@ class Journal:
                 payload.path,
                 payload.start_line,
                 payload.end_line,
-                payload.output,
+                citable_text(payload.tool_name, payload.output),
             )
             if payload.tool_name == "read" and payload.path not in evidence.files_read:
                 evidence.files_read.append(payload.path or "")

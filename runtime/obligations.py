@@ -16,7 +16,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from runtime.grounding import MIN_QUOTE_CHARS, distinctive_terms, squash
+from runtime.grounding import distinctive_terms, quoted_text
 from runtime.mission import MissionV1
 
 if TYPE_CHECKING:  # report.py imports this module
@@ -79,7 +79,7 @@ def _finding_terms(finding: dict[str, Any]) -> set[str]:
 
 def _quoted(finding: dict[str, Any]) -> bool:
     """Accepted through a verbatim quote (validation checked it against the cited lines)."""
-    return len(squash(str(finding.get("quote") or ""))) >= MIN_QUOTE_CHARS
+    return bool(quoted_text(str(finding.get("quote") or "")))
 
 
 def _covers(wanted: set[str], offered: set[str]) -> bool:

@@ -373,6 +373,9 @@ def validate_report(
         elif not findings:
             downgrades.append("COMPLETE whose findings were all rejected")
             status = Status.PARTIAL
+        elif rejected:
+            downgrades.append(f"COMPLETE with {len(rejected)} unsupported finding(s)")
+            status = Status.PARTIAL
         if not evidence.observations:
             downgrades.append("COMPLETE without a single recorded observation")
             status = Status.PARTIAL

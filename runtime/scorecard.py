@@ -25,7 +25,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.atomic import atomic_write_text
-from runtime.eventlog import RUNS_DIR, EventLogError, load_events
+from runtime.eventlog import RUNS_DIR, EventLogError, check_plain_name, load_events
 from runtime.record import RunRecord, reduce
 from runtime.registry import AdmissionError, Resolution
 from runtime.usage import mission_usage
@@ -185,7 +185,10 @@ def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
         if stale.stem not in cards:
             stale.unlink()
     for profile, card in cards.items():
-        atomic_write_text(scorecard_path(project_root, profile), card.model_dump_json(indent=1))
+        path = scorecard_path(project_root, profile)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):  # the same lock record_mission takes
+            atomic_write_text(path, card.model_dump_json(indent=1) + "\n")
     return cards
 
 
@@ -214,8 +217,9 @@ def reset_scorecard(project_root: Path, profile: str) -> bool:
 
 
 def scorecard_path(project_root: Path, profile: str) -> Path:
-    """``<project>/.codex-oss/scorecards/<profile>.json``."""
-    return Path(project_root) / SCORECARDS_DIR / f"{profile}.json"
+    """``<project>/.codex-oss/scorecards/<profile>.json`` (ValueError for a name that is not
+    a plain profile name, so no input can reach outside that folder)."""
+    return Path(project_root) / SCORECARDS_DIR / f"{check_plain_name(profile, 'profile')}.json"
 
 
 def closed_records(project_root: Path) -> Iterable[RunRecord]:

@@ -97,7 +97,10 @@ def scorecard(
     if reset:
         if not profile:
             raise click.UsageError("--reset needs the PROFILE to forget")
-        existed = reset_scorecard(project, profile)
+        try:
+            existed = reset_scorecard(project, profile)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="PROFILE") from None
         click.echo(f"{'reset' if existed else 'no scorecard for'} {profile}")
         return
     if rebuild:

@@ -70,3 +70,27 @@ def test_terms_skip_stopwords_and_split_identifiers():
         "mission",
         "function",
     }
+
+
+def test_a_quote_of_line_numbers_alone_grounds_nothing() -> None:
+    reason = finding_problem(
+        "The retry loop never terminates", "10\t\n11\t\n12\t", ["def foo():\n    return None"]
+    )
+    assert reason is not None and "distinctive words" in reason
+
+
+def test_one_cited_range_must_carry_the_claim_not_a_pile_of_them() -> None:
+    claim = "the parser retries the upload with exponential backoff"
+    scattered = ["parser = make()", "retries = 3", "upload(file)", "exponential(x)", "backoff()"]
+    assert finding_problem(claim, None, scattered) is not None
+    assert finding_problem(claim, None, [" ".join(scattered)]) is None
+
+
+def test_a_grep_miss_is_not_citable_text() -> None:
+    from runtime.grounding import citable_text
+
+    miss = "No matches for 'the auth module has SQL injection' under '.'."
+    assert citable_text("grep", miss) == ""
+    hits = "src/a.py:3:retry(3)\n[40 hits shown; stopped at max_results=40, there may be more]\n"
+    assert citable_text("grep", hits) == "src/a.py:3:retry(3)"
+    assert citable_text("read", miss) == miss

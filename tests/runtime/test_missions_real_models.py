@@ -247,7 +247,8 @@ async def test_a_quote_matches_across_lines_and_whitespace(project):
         mission(),
     )
 
-    assert ran.outcome.status == "COMPLETE"
+    # The quoted finding stands; the degenerate one beside it keeps the report below COMPLETE.
+    assert ran.outcome.status == "PARTIAL"
     assert [f["claim"] for f in ran.outcome.report["findings"]] == [finding["claim"]]
     assert ran.outcome.report["rejected_findings"][0]["reason"].startswith("degenerate claim")
 
@@ -318,3 +319,30 @@ async def test_exploring_past_an_exhausted_scope_closes_partial(project):
     assert ran.outcome.closure_reason == "stop_condition_scope_exhausted"
     assert ran.outcome.status == "PARTIAL"
     assert len(events_of(ran, "ToolCallRequested")) == 1
+
+
+async def test_a_model_cannot_ground_a_claim_in_its_own_grep_miss(project):
+    claim = "the bridge module has an sql injection in its auth handler"
+    pattern = "sql injection in its auth handler"
+
+    async def attempt(ref: str, mission_id: str):
+        forged = {"claim": claim, "evidence_refs": [ref], "quote": pattern, "confidence": "high"}
+        script = [
+            tool("read", path="bridge.py"),
+            tool("grep", pattern=pattern, path="bridge.py"),
+            {"action": honest_report(findings=[forged])},
+        ]
+        return await run(project, script, mission(mission_id=mission_id))
+
+    # The same script logs the same events: learn the miss's seq, then cite exactly it.
+    first = await attempt("event:1", "m-miss-1")
+    [miss] = [e for e in first.events_of("ToolObserved") if e.payload["tool_name"] == "grep"]
+    assert miss.payload["output"].startswith("No matches for")
+    ran = await attempt(f"event:{miss.seq}", "m-miss-2")
+
+    assert ran.outcome.status != "COMPLETE"
+    assert ran.outcome.report["findings"] == []
+    rejected = ran.outcome.report["rejected_findings"][0]
+    assert rejected["claim"] == claim
+    # The ref resolved (it is the grep's event); only the miss's text no longer counts.
+    assert rejected["reason"] == "the quote does not appear in the cited lines the runtime showed"

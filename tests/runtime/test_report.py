@@ -188,7 +188,9 @@ def test_a_rejected_finding_is_listed_and_the_grounded_one_kept():
     }
     result = validate_report(parse_draft(data), evidence(), mission())
 
-    assert result.status is Status.COMPLETE
+    # A COMPLETE stands on supported findings only: one unsupported finding caps it.
+    assert result.status is Status.PARTIAL
+    assert "COMPLETE with 2 unsupported finding(s)" in result.downgrades
     assert [f["claim"] for f in result.report["findings"]] == [CLAIM]
     reasons = [r["reason"] for r in result.report["rejected_findings"]]
     assert reasons[0].startswith("degenerate claim")

@@ -146,3 +146,11 @@ def test_canary_verdicts_are_kept_by_profile_and_survive_a_rebuild(tmp_path: Pat
     assert cards["kimi"].canaries == {"fix-page-count": True, "other": True}
     assert cards["kimi"].tiers["A3"].missions == 1
     assert cards["deepseek"].summary()["canary_precision"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ""])
+def test_a_profile_name_cannot_reach_outside_the_scorecards_folder(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(ValueError):
+        scorecard_path(tmp_path, name)
