@@ -50,9 +50,9 @@ __all__ = [
 ]
 
 SETUP_COMMAND = "bash scripts/setup"
-# Two turns of SmolLM2-135M on two busy cores take 10-15 s; the budget bounds the demo's
+# Two turns of SmolLM2-135M on two cores take 8-14 s; 16 s bounds the demo's
 # mission, and with deadline_reached the model still gets its closing turn within it.
-DEFAULT_TIME_BUDGET_SECONDS = 20
+DEFAULT_TIME_BUDGET_SECONDS = 16
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 MANIFEST_NAMES = (
     "pyproject.toml",
@@ -74,7 +74,7 @@ DEMO_BUDGETS: dict[str, int] = {
     "max_model_calls": 3,
     "max_files_to_inspect": 3,
     # Every observation is resent each turn; SmolLM2's context is 8k tokens.
-    "max_total_observation_bytes": 6_000,
+    "max_total_observation_bytes": 4_000,
     "max_duplicate_actions": 1,
 }
 # How long past the mission's own budget the client waits before giving up on the bridge:

@@ -42,7 +42,7 @@ MAX_SHOWN = 8
     "--time-budget",
     type=click.IntRange(10, 180),
     default=None,
-    help="The mission's time budget in seconds (A2 allows up to 180; default 20).",
+    help="The mission's time budget in seconds (A2 allows up to 180; default 16).",
 )
 def demo(
     project: Path,

@@ -162,7 +162,8 @@ def test_the_default_mission_must_read_its_readme_and_reports_inside_its_budget(
     mission = plan_demo_mission({"README.md", "pyproject.toml"}, mission_id="demo-5")
     assert mission["required_sources"] == ["README.md"]
     assert "deadline_reached" in mission["stop_conditions"]
-    assert mission["time_budget_seconds"] == 20
+    # The mission's budget leaves room for the model's start inside the demo's 20 s target.
+    assert mission["time_budget_seconds"] <= 16
 
 
 def test_run_demo_reports_an_honest_partial(project, upstream):
