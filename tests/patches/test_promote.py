@@ -332,3 +332,18 @@ async def test_an_adequate_review_packet_promotes_without_force(project):
     promote(project, "fix-moving-sum")
     promoted = next(e for e in load_events(log_path) if e.event_type == "PatchPromoted")
     assert promoted.payload["forced"] is False
+
+
+async def test_audit_mission_is_clean_after_the_command_line_promotes_and_rolls_back(project):
+    log_path = await run_mission_patch(project, mission_of(Tier.A5), good_intent())
+    with MissionEventLog.open(log_path) as log:
+        project_log(project, log)
+    args = ["--project", str(project)]
+
+    def cli(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CODEX_OSS, *words, *args], text=True, capture_output=True)
+
+    for step in (("promote", "fix-moving-sum"), ("rollback", "fix-moving-sum")):
+        assert cli(*step).returncode == 0
+        audit = cli("audit-mission", "fix-moving-sum", "--json")
+        assert audit.returncode == 0, audit.stdout + audit.stderr
