@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from runtime.bounded_json import JsonLimitError, loads_bounded
 from runtime.mission import describe_validation_errors
+from runtime.model_keys import canonical_keys
 
 
 class Phase(StrEnum):
@@ -212,18 +213,9 @@ def _objects_in(text: str) -> list[dict[str, Any]]:
 
 
 def _normalise_keys(data: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    dropped: list[str] = []
-    for key, value in data.items():
-        canonical = _canonical_key(key)
-        if canonical is None:
-            dropped.append(key)
-            continue
-        if canonical in out:
-            raise ActionParseError(f"field {canonical!r} is given twice (as {key!r})")
-        if canonical != key:
-            notes.append(f"key {key!r} read as {canonical!r}")
-        out[canonical] = value
+    out, dropped = canonical_keys(
+        data, _canonical_key, twice=ActionParseError, notes=notes, where=""
+    )
     if dropped:
         notes.append("ignored keys the protocol does not have: " + ", ".join(map(repr, dropped)))
     kind = out.get("action_type")

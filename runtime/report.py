@@ -25,6 +25,7 @@ from runtime.mission import (
     describe_validation_errors,
     is_within,
 )
+from runtime.model_keys import canonical_keys
 from runtime.obligations import answer_graph, unanswered
 
 REPORT_SCHEMA = "managed_investigation_report.v1"
@@ -204,19 +205,13 @@ def _canonical_keys(
     where: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    dropped: list[str] = []
-    for key, value in data.items():
-        folded = str(key).strip().lower().replace("-", "_").replace(" ", "_")
-        canonical = folded if folded in fields else aliases.get(folded)
-        if canonical is None:
-            dropped.append(str(key))
-            continue
-        if canonical in out:
-            raise ReportFormatError(f"{where}: field {canonical!r} is given twice (as {key!r})")
-        if canonical != key:
-            notes.append(f"{where}: key {key!r} read as {canonical!r}")
-        out[canonical] = value
+    def field_of(key: str) -> str | None:
+        folded = key.strip().lower().replace("-", "_").replace(" ", "_")
+        return folded if folded in fields else aliases.get(folded)
+
+    out, dropped = canonical_keys(
+        data, field_of, twice=ReportFormatError, notes=notes, where=f"{where}: "
+    )
     if dropped:
         notes.append(f"{where}: ignored keys the report does not have: " + ", ".join(dropped))
     return out
