@@ -268,23 +268,8 @@ def mcp_server_block(options: InstallOptions) -> dict[str, Any]:
 def merge_mcp_server(current: str, block: Mapping[str, Any], notes: list[str]) -> str:
     """``current`` config.toml with the bridge's MCP server registered, everything else kept."""
     doc = _parse_toml(current, USER_CONFIG)
-    servers = doc.get("mcp_servers")
-    if servers is None:
-        servers = tomlkit.table(is_super_table=True)
-        doc.add("mcp_servers", servers)
-    elif not isinstance(servers, Mapping) or isinstance(servers, AoT):
-        raise InstallError(
-            f"{USER_CONFIG}: mcp_servers must be a table of servers; found {type(servers).__name__}"
-        )
-    existing = servers.get(MCP_SERVER_ID)
-    if existing is None:
-        servers.add(MCP_SERVER_ID, _new_table(block))
-    elif not isinstance(existing, Mapping):
-        raise InstallError(
-            f"{USER_CONFIG}: mcp_servers.{MCP_SERVER_ID} must be a table; "
-            f"found {type(existing).__name__}"
-        )
-    else:
+    existing = _entry_table(doc, "mcp_servers", MCP_SERVER_ID, block, "servers")
+    if existing is not None:
         _update_table(existing, block)
     return tomlkit.dumps(doc).rstrip("\n") + "\n"
 
@@ -297,24 +282,8 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
             f"{USER_CONFIG}: top-level model_provider = {PROVIDER_ID!r} sends every Codex "
             "session to the bridge; install leaves it, but only the role files need it"
         )
-    providers = doc.get("model_providers")
-    if providers is None:
-        providers = tomlkit.table(is_super_table=True)
-        doc.add("model_providers", providers)
-    elif not isinstance(providers, Mapping) or isinstance(providers, AoT):
-        raise InstallError(
-            f"{USER_CONFIG}: model_providers must be a table of providers; "
-            f"found {type(providers).__name__}"
-        )
-    existing = providers.get(PROVIDER_ID)
-    if existing is None:
-        providers.add(PROVIDER_ID, _new_table(block))
-    elif not isinstance(existing, Mapping):
-        raise InstallError(
-            f"{USER_CONFIG}: model_providers.{PROVIDER_ID} must be a table; "
-            f"found {type(existing).__name__}"
-        )
-    else:
+    existing = _entry_table(doc, "model_providers", PROVIDER_ID, block, "providers")
+    if existing is not None:
         for key in CONFLICTING_AUTH_KEYS:
             if key in existing:
                 del existing[key]
@@ -331,6 +300,30 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
         _update_table(existing, block)
     text = tomlkit.dumps(doc)
     return text.rstrip("\n") + "\n"
+
+
+def _entry_table(
+    doc: Any, parent: str, name: str, block: Mapping[str, Any], what: str
+) -> Any | None:
+    """``doc[parent][name]`` to update, or None when it was missing and ``block`` was added
+    there (the ``parent`` table too, if need be); InstallError when either is not a table."""
+    tables = doc.get(parent)
+    if tables is None:
+        tables = tomlkit.table(is_super_table=True)
+        doc.add(parent, tables)
+    elif not isinstance(tables, Mapping) or isinstance(tables, AoT):
+        raise InstallError(
+            f"{USER_CONFIG}: {parent} must be a table of {what}; found {type(tables).__name__}"
+        )
+    existing = tables.get(name)
+    if existing is None:
+        tables.add(name, _new_table(block))
+        return None
+    if not isinstance(existing, Mapping):
+        raise InstallError(
+            f"{USER_CONFIG}: {parent}.{name} must be a table; found {type(existing).__name__}"
+        )
+    return existing
 
 
 def strip_project_block(current: str, notes: list[str]) -> str:
