@@ -18,13 +18,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pytest_opencode_bridge.claims import (
+from bridge.claims import (
     TestOutcome,
     build_artifact,
     project_status,
     write_artifact,
 )
-from pytest_opencode_bridge.source_hash import tree_hashes
+from bridge.tree_hashes import tree_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 0.5

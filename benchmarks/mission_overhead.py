@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, handoff_text, make_git_project, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.mission import Tier, compile_mission, template
 from runtime.redact import Redactor
 from runtime.registry import ModelRegistry

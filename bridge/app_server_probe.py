@@ -142,13 +142,13 @@ def _pre_final_text(codex: Path, work: Path, timeout: float) -> ProbeResult:
 
 def _visible_commentary(codex: Path, work: Path, timeout: float) -> ProbeResult:
     from bridge.app import ServerThread, create_app
-    from pytest_opencode_bridge.harness import (
+    from bridge.scripted_upstream import ScriptedUpstream
+    from bridge.scripting import (
         final_action,
         handoff_text,
         make_git_project,
         tool_action,
     )
-    from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
     from runtime.answer import REPORT_OPEN
     from runtime.commentary import record_consumer_observation
     from runtime.projections import mission_dir

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import httpx
 
 from bridge.demo import MissionAnswer, MissionStreamError, stream_mission
-from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
+from bridge.scripting import final_action, make_git_project, tool_action
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
 from runtime.processes import free_port
@@ -229,7 +229,7 @@ def _install(run: _Run) -> str:
 def _serve(run: _Run) -> Iterator[None]:
     """A scripted upstream and a bridge on the installed port, both in this process."""
     from bridge.app import ServerThread, create_app
-    from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+    from bridge.scripted_upstream import ScriptedUpstream
     from runtime.settings import Settings
 
     with ScriptedUpstream.in_thread() as upstream:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, handoff_text, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.claim("concurrency-caps")
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 
 try:  # the plugin must load without the test extra; fixtures then need asyncio mode "auto"
     from pytest_asyncio import fixture as _async_fixture

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_opencode_bridge.claims import (
+from bridge.claims import (
     DEFAULT_CLAIMS_DIR,
     DEFAULT_REGISTRY,
     ClaimError,

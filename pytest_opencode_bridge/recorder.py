@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_opencode_bridge.claims import (
+from bridge.claims import (
     MANIFEST_SCHEMA,
     VERDICT_SUPPORTED,
     ClaimError,
@@ -29,7 +29,7 @@ from pytest_opencode_bridge.claims import (
     write_artifact,
     write_manifest,
 )
-from pytest_opencode_bridge.source_hash import DEFAULT_TREES, git_commit, tree_hashes
+from bridge.tree_hashes import DEFAULT_TREES, git_commit, tree_hashes
 
 USER_PROPERTY = "opencode_claim"
 # A test may name a data file its proof relies on (a canary, a fixture) with

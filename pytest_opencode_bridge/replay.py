@@ -3,7 +3,7 @@
 A canary is a folder under ``canaries/`` whose ``canary.json`` names the handoff, the scripted
 model turns, the fixture repository and the expected results (status, the promoted diff, the
 promoted files). A replay materialises the repository as a fresh git project, plays the turns
-through :class:`~pytest_opencode_bridge.scripted_upstream.ScriptedUpstream` over real HTTP
+through :class:`~bridge.scripted_upstream.ScriptedUpstream` over real HTTP
 into ``runtime.runner.run_mission``, promotes a verified patch and rolls it back, then reduces
 the event log and normalises the RunRecord so two replays of the same runtime compare equal.
 

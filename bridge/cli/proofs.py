@@ -16,8 +16,7 @@ from typing import NoReturn
 
 import click
 
-from bridge.cli.options import project_option
-from pytest_opencode_bridge.claims import (
+from bridge.claims import (
     DEFAULT_CLAIMS_DIR,
     DEFAULT_REGISTRY,
     ClaimError,
@@ -29,6 +28,7 @@ from pytest_opencode_bridge.claims import (
     parse_duration,
     project_status,
 )
+from bridge.cli.options import project_option
 
 _PROJECT = project_option("the project folder (holds proof_packs/ and .codex-oss/)")
 _CLAIMS_DIR = click.option(

@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from pytest_opencode_bridge.scripted_upstream import (
+from bridge.scripted_upstream import (
     RecordedRequest,
     ScriptedUpstream,
     ScriptError,
@@ -39,7 +39,7 @@ def scripted_upstream(script: Path, port: int, record: Path | None) -> None:
     Prints its base URL (http://127.0.0.1:PORT/v1) alone on the first line of stdout, so
     ``UPSTREAM_BASE_URL=$(codex-oss scripted-upstream s.json | head -1)`` style rigs work;
     then serves until interrupted (Ctrl-C or SIGTERM). The script format is described in
-    pytest_opencode_bridge/scripted_upstream.py. Exit 0 when stopped, 2 for a bad script.
+    bridge/scripted_upstream.py. Exit 0 when stopped, 2 for a bad script.
     """
     try:
         load_script(script)

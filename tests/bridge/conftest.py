@@ -11,7 +11,7 @@ import pytest
 from bridge_helpers import bridge_settings
 
 from bridge.app import create_app, start_server
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 from runtime.settings import Settings
 
 StartBridge = Callable[..., Awaitable[str]]

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.bounded_json import DEFAULT_MAX_DEPTH
 from tests.bridge.codex_captures import capture_body
 from tests.patches.test_bridge_crash import AUTH, real_bridge

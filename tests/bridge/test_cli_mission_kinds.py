@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import make_git_project, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.answer import REPORT_CLOSE, extract_report
 from runtime.mission import Tier, template
 

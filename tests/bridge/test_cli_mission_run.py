@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, handoff_text, make_git_project, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 
 CLI = [sys.executable, "-m", "bridge.cli"]
 

@@ -25,8 +25,8 @@ from bridge.demo import (
     run_demo,
     stream_mission,
 )
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import verify_log
 from runtime.local_model import PID_FILE
 from runtime.mission import compile_mission

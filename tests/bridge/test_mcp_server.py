@@ -16,8 +16,8 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
 from runtime.processes import free_port

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge.raw_probe import RawProbeRecord, raw_claim_status, write_record
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 
 FAIL_ALWAYS = {"turns": [{"status": 500, "body": {"error": "down"}}], "repeat_last": True}
 

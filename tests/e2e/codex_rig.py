@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.app import ServerThread
+from bridge.scripted_upstream import ScriptedUpstream
 from bridge.smoke import codex_exec
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 
 REPO = Path(__file__).resolve().parents[2]
 CODEX_BIN = REPO / "node_modules" / ".bin" / "codex"

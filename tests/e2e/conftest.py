@@ -11,7 +11,7 @@ from aiohttp import web
 from codex_rig import BRIDGE_KEY, CODEX_BIN, BridgeRequest, CodexRig, recording
 
 from bridge.app import ServerThread, create_app
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 from runtime.settings import Settings
 
 

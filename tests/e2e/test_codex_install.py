@@ -15,8 +15,8 @@ import pytest
 
 from bridge.app import ServerThread, create_app
 from bridge.daemon import bridge_settings
+from bridge.scripted_upstream import ScriptedUpstream
 from bridge.smoke import codex_exec
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.processes import free_port
 
 pytestmark = pytest.mark.codex

@@ -23,6 +23,7 @@ import pytest
 
 from bridge.app import ServerThread, create_app
 from bridge.daemon import bridge_settings
+from bridge.scripted_upstream import ScriptedUpstream
 from bridge.smoke import codex_exec
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from pytest_opencode_bridge.scripted_responses import (
@@ -32,7 +33,6 @@ from pytest_opencode_bridge.scripted_responses import (
     search_turn,
     text_turn,
 )
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.mission import Tier, template
 from runtime.processes import free_port
 

@@ -16,9 +16,9 @@ import pytest
 from bridge.app import ServerThread, create_app
 from bridge.codex_catalog import PROFILE_NAME, RAW_INSTRUCTIONS
 from bridge.daemon import bridge_settings
+from bridge.scripted_upstream import ScriptedUpstream
 from bridge.smoke import codex_exec
 from pytest_opencode_bridge.harness import final_action, handoff_text, tool_action
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.processes import free_port
 
 pytestmark = pytest.mark.codex

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import load_events, verify_log
 from runtime.patches.promote import PromotionRefused, promote
 from runtime.patches.worktree import worktree_path

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_opencode_bridge.claims import ClaimStatus, project_status
+from bridge.claims import ClaimStatus, project_status
 
 REGISTRY = """\
 [claims.alpha]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_opencode_bridge.claims import (
+from bridge.claims import (
     ClaimError,
     ClaimSpec,
     Registry,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_opencode_bridge.claims import Status
+from bridge.claims import Status
 
 if TYPE_CHECKING:
     from tests.plugin.conftest import ClaimsProject

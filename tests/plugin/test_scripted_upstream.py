@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream, ScriptError, load_script
+from bridge.scripted_upstream import ScriptedUpstream, ScriptError, load_script
 
 CHAT = {"model": "kimi-k2.6", "messages": [{"role": "user", "content": "hi"}]}
 

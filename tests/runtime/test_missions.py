@@ -10,11 +10,11 @@ from pathlib import Path
 import git
 import pytest
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import UPSTREAM_TEST_KEY as UPSTREAM_KEY
 from pytest_opencode_bridge.harness import MissionRun, MissionRunner, handoff_text
 from pytest_opencode_bridge.harness import final_action as final
 from pytest_opencode_bridge.harness import tool_action as tool
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import load_events, run_log_path, verify_log
 from runtime.projections import STAMP_KEY
 

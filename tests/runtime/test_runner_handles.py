@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text, make_git_project
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
 from runtime.eventlog import LOG_NAME, load_events
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission

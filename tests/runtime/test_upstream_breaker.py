@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 from runtime.breaker import CircuitBreaker
 from runtime.events import ModelCalled
 from runtime.registry import Profile

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_opencode_bridge.scripted_upstream import ScriptedUpstream
+from bridge.scripted_upstream import ScriptedUpstream
 from runtime.events import ModelCalled
 from runtime.limits import ConcurrencyLimits, QueueTimeout
 from runtime.registry import Profile

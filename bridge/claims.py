@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pytest_opencode_bridge.source_hash import DEFAULT_TREES, combined_hash, tree_hashes
+from bridge.tree_hashes import DEFAULT_TREES, combined_hash, tree_hashes
 from runtime.atomic import atomic_write_text
 
 ARTIFACT_SCHEMA = "opencode_claim_artifact.v1"
