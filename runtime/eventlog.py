@@ -122,6 +122,17 @@ def check_plain_name(name: str, what: str) -> str:
     return name
 
 
+def first_mission_id(log_path: Path) -> str | None:
+    """The mission id on a log's first line, read without loading or checking the log (None
+    when the file is missing or its first line is not an event)."""
+    try:
+        with open(log_path, "rb") as handle:
+            first = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return None
+    return first.get("mission_id") if isinstance(first, dict) else None
+
+
 def run_log_path(project_root: Path, run_id: str) -> Path:
     """``<project>/.codex-oss/runs/<run_id>/events.jsonl``."""
     return Path(project_root) / RUNS_DIR / check_plain_name(run_id, "run_id") / LOG_NAME

@@ -43,6 +43,7 @@ from runtime.report import (
     ObservedRange,
     ReportFormatError,
     Status,
+    command_line,
     parse_draft,
     read_draft,
     runtime_report,
@@ -186,7 +187,7 @@ class Journal:
             )
             if payload.tool_name == "read" and payload.path not in evidence.files_read:
                 evidence.files_read.append(payload.path or "")
-            evidence.commands_run.append(_command_line(payload.tool_name, payload.arguments))
+            evidence.commands_run.append(command_line(payload.tool_name, payload.arguments))
         elif isinstance(payload, ToolCallDenied):
             path = payload.arguments.get("path")
             if isinstance(path, str):
@@ -620,11 +621,6 @@ def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:
     """Whether the toolbox would refuse any further observation (less than its minimum left)."""
     left = mission.max_total_observation_bytes - toolbox.observation_bytes
     return left < MIN_OBSERVATION_BYTES
-
-
-def _command_line(tool_name: str, arguments: dict[str, Any]) -> str:
-    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
-    return f"{tool_name} {args}".strip()[:300]
 
 
 def _patch_draft() -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -26,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from runtime.eventlog import LOG_NAME, RUNS_DIR, EventLogError, MissionEventLog
+from runtime.eventlog import (
+    LOG_NAME,
+    RUNS_DIR,
+    EventLogError,
+    MissionEventLog,
+    first_mission_id,
+)
 from runtime.events import MissionFinalized, MissionInterrupted, ReportValidated
 from runtime.projections import project_log
 from runtime.record import RunRecord, reduce
@@ -124,7 +129,7 @@ def recover_runs(project_root: Path, closed_by: Closer = "runtime") -> list[Reco
             continue
         fd = _try_own(log_path)
         if fd is None:  # live: its owner will close it
-            if mission := _first_mission_id(log_path):
+            if mission := first_mission_id(log_path):
                 live_missions.add(mission)
             continue
         try:
@@ -141,7 +146,7 @@ def recover_runs(project_root: Path, closed_by: Closer = "runtime") -> list[Reco
 
 def interrupted_report(record: RunRecord, why: str, closed_by: str) -> dict[str, object]:
     """The report of a run that was cut off: FAILED, what it had looked at, and why."""
-    from runtime.report import REPORT_SCHEMA
+    from runtime.report import REPORT_SCHEMA, command_line
 
     return {
         "schema": REPORT_SCHEMA,
@@ -149,7 +154,9 @@ def interrupted_report(record: RunRecord, why: str, closed_by: str) -> dict[str,
         "status": "FAILED",
         "confidence": "LOW",
         "files_inspected": list(record.files_inspected),
-        "commands_run": [_command(call.tool_name, call.arguments) for call in record.tool_calls],
+        "commands_run": [
+            command_line(call.tool_name, call.arguments) for call in record.tool_calls
+        ],
         "findings": [],
         "uncertainties": [why],
         "caveats": ["the mission was interrupted; this report was written by the runtime"],
@@ -248,17 +255,3 @@ def _tail_state(log_path: Path) -> tuple[bool, bool]:
             return False, torn
         handle.seek(0)
         return _FINALIZED_MARK in handle.read(), torn
-
-
-def _first_mission_id(log_path: Path) -> str | None:
-    try:
-        with open(log_path, "rb") as handle:
-            first = json.loads(handle.readline())
-    except (OSError, ValueError):
-        return None
-    return first.get("mission_id") if isinstance(first, dict) else None
-
-
-def _command(tool_name: str, arguments: dict[str, object]) -> str:
-    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
-    return f"{tool_name} {args}".strip()[:300]

@@ -253,6 +253,12 @@ class ObservedRange:
     text: str = ""  # the output as the model was shown it (redacted, capped)
 
 
+def command_line(tool_name: str, arguments: dict[str, Any]) -> str:
+    """A tool call as the report's ``commands_run`` lists it (bounded)."""
+    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
+    return f"{tool_name} {args}".strip()[:300]
+
+
 @dataclass
 class EvidenceIndex:
     """Everything report validation needs from the log."""

@@ -14,7 +14,14 @@ import click
 
 from bridge.cli.options import json_option, project_option
 from runtime.canonical import tagged_sha256
-from runtime.eventlog import LOG_NAME, RUNS_DIR, load_events, run_log_path, verify_and_load
+from runtime.eventlog import (
+    LOG_NAME,
+    RUNS_DIR,
+    first_mission_id,
+    load_events,
+    run_log_path,
+    verify_and_load,
+)
 from runtime.eventlog import verify_log as verify
 from runtime.events import Event
 from runtime.explain import explain
@@ -214,18 +221,9 @@ def _run_of_mission(project: Path, mission_id: str, directory: Path) -> Path:
             return path
     runs = sorted((project / RUNS_DIR).glob(f"*/{LOG_NAME}"), reverse=True)
     for path in runs:
-        if _first_mission_id(path) == mission_id:
+        if first_mission_id(path) == mission_id:
             return path
     raise click.UsageError(f"no run log of mission {mission_id!r} in {RUNS_DIR}")
-
-
-def _first_mission_id(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            first = json.loads(handle.readline())
-    except (OSError, ValueError):
-        return None
-    return first.get("mission_id") if isinstance(first, dict) else None
 
 
 @click.command("explain")

@@ -23,3 +23,14 @@ def project_option(help: str) -> Callable[[Any], Any]:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+
+
+def codex_home_option(what: str) -> Callable[[Any], Any]:
+    """``--codex-home DIR`` (CODEX_HOME; left out, the command uses ~/.codex)."""
+    return click.option(
+        "--codex-home",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="CODEX_HOME",
+        default=None,
+        help=f"Codex's home, whose config.toml is {what} (default: CODEX_HOME, else ~/.codex).",
+    )

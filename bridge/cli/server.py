@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bridge.cli.options import project_option
+from bridge.cli.options import codex_home_option, project_option
 
 _project_option = project_option("the project served")
 
@@ -95,13 +95,7 @@ def restart(host: str, port: int | None, project: Path) -> None:
 
 @click.command("status")
 @_project_option
-@click.option(
-    "--codex-home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="CODEX_HOME",
-    default=None,
-    help="Codex's home, whose config.toml is compared (default: CODEX_HOME, else ~/.codex).",
-)
+@codex_home_option("compared")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(project: Path, codex_home: Path | None, as_json: bool) -> None:
     """Say whether the bridge runs (exit 0) or not (exit 1), whether its code is current, and
@@ -148,13 +142,7 @@ def status(project: Path, codex_home: Path | None, as_json: bool) -> None:
     default=None,
     help="Also make one live model call (optionally name the alias; default ocg-kimi-k2.6).",
 )
-@click.option(
-    "--codex-home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="CODEX_HOME",
-    default=None,
-    help="Codex's home, whose config.toml is checked (default: CODEX_HOME, else ~/.codex).",
-)
+@codex_home_option("checked")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def doctor(
     project: Path, network: bool, live_model: str | None, codex_home: Path | None, as_json: bool

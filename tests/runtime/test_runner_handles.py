@@ -8,7 +8,6 @@ leaked. Before the runner owned the log's lifetime, 200 failing missions left 20
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text, make_git_project
-from runtime.eventlog import LOG_NAME, load_events
+from runtime.eventlog import LOG_NAME, load_events, paused_gc
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission
 from runtime.settings import Settings
@@ -45,13 +44,8 @@ def open_log_handles() -> int:
 
 @pytest.fixture
 def collector_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @pytest.fixture
