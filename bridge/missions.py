@@ -83,7 +83,8 @@ async def handle_mission(
     compiled = check_handoff(parsed, resolution)
     mission_id = compiled.mission.mission_id
     async with _claim(project_root, mission_id):
-        replay = _earlier_answer(project_root, compiled, resolution.alias)
+        # Reading a prior run folds its whole log: off the event loop, which serves the rest.
+        replay = await asyncio.to_thread(_earlier_answer, project_root, compiled, resolution.alias)
 
         async def run(on_commentary: Callable[[str], Awaitable[None]]) -> MissionOutcome:
             if replay is not None:

@@ -65,24 +65,31 @@ def mission_dir(project_root: Path, mission_id: str) -> Path:
     return Path(project_root) / MISSIONS_DIR / check_plain_name(mission_id, "mission_id")
 
 
-def project_log(project_root: Path, log: MissionEventLog) -> None:
+def project_log(project_root: Path, log: MissionEventLog) -> RunRecord:
     """Write the projections of ``log`` as it stands, then record in it that they were written.
 
     Called when a run closes and again whenever a later event (promote, rollback) changes
-    what the projections say, so ``audit-mission`` finds them current.
+    what the projections say, so ``audit-mission`` finds them current. Returns the RunRecord
+    they were rendered from, so a caller needs no second fold.
     """
-    for payload in write_projections(project_root, log.events()):
+    events = log.events()
+    record = reduce(events)
+    for payload in write_projections(project_root, events, record):
         log.append(payload, "runtime")
+    return record
 
 
-def write_projections(project_root: Path, events: list[Event]) -> list[ProjectionWritten]:
-    """Render every projection of ``events`` into the mission's directory, atomically.
+def write_projections(
+    project_root: Path, events: list[Event], record: RunRecord | None = None
+) -> list[ProjectionWritten]:
+    """Render every projection of ``events`` (folded as ``record``, if given) into the
+    mission's directory, atomically.
 
     Returns one ProjectionWritten payload per file, for the caller to append to the log.
     """
     if not events:
         raise ValueError("no events to project; a run's log starts with MissionAdmitted")
-    rendered = render_projections(events)
+    rendered = render_projections(events, record)
     record_mission = events[0].mission_id
     directory = mission_dir(project_root, record_mission)
     head = events[-1].event_hash
@@ -122,9 +129,10 @@ def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> lis
 # --- rendering (pure) -----------------------------------------------------------------------
 
 
-def render_projections(events: list[Event]) -> dict[str, str]:
-    """Every projection of ``events`` by file name: deterministic text from the events alone."""
-    record = reduce(events)
+def render_projections(events: list[Event], record: RunRecord | None = None) -> dict[str, str]:
+    """Every projection of ``events`` by file name: deterministic text from the events alone
+    (``record``, when given, must be their fold)."""
+    record = reduce(events) if record is None else record
     stamp = {
         "run_id": record.run_id,
         "mission_id": record.mission_id,

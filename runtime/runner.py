@@ -97,8 +97,7 @@ async def run_mission(
             except Exception as error:  # a fault after admission is still an answer: FAILED
                 result = await _close_on_fault(loop, error)
         finally:  # a cancelled mission's artifacts are written too
-            project_log(project_root, log)
-            record_mission(project_root, reduce(log.events()))
+            record_mission(project_root, project_log(project_root, log))
     review = result.report.get("patch", {}).get("review_markdown")
     recorded = journal.lines_emitted
     delivery.write(
