@@ -20,6 +20,7 @@ from typing import Any
 
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import final_action, handoff_text, make_git_project, tool_action
+from runtime.admission import admit
 from runtime.mission import Tier, compile_mission, template
 from runtime.redact import Redactor
 from runtime.registry import ModelRegistry
@@ -70,7 +71,7 @@ async def one_mission(project: Path, upstream: ScriptedUpstream, n: int) -> tupl
     outcome = await run_mission(
         project_root=project,
         resolution=ModelRegistry(settings).resolve("mission-a3-kimi"),
-        request_input=handoff_text(mission_id=f"bench-{n}"),
+        compiled=admit(handoff_text(mission_id=f"bench-{n}"), "mission-a3-kimi", None),
         settings=settings,
         client=client,
     )

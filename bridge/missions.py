@@ -96,7 +96,7 @@ async def handle_mission(
                 return await run_mission(
                     project_root=project_root,
                     resolution=resolution,
-                    request_input=parsed.input,
+                    compiled=compiled,
                     settings=settings,
                     client=client,
                     on_commentary=on_commentary,

@@ -130,6 +130,7 @@ class MissionRunner:
         """Run several missions at once through one upstream client (shared caps)."""
         import asyncio
 
+        from runtime.admission import admit
         from runtime.registry import ModelRegistry
         from runtime.runner import run_mission
         from runtime.upstream import UpstreamClient
@@ -151,7 +152,7 @@ class MissionRunner:
                     run_mission(
                         project_root=project,
                         resolution=resolution,
-                        request_input=text,
+                        compiled=admit(text, resolution.alias, resolution.tier),
                         settings=settings,
                         client=client,
                         on_commentary=collector(index),

@@ -8,8 +8,6 @@ by raising :class:`MissionClosed`, which carries its status and reason as data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import posixpath
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,16 +32,14 @@ from runtime.events import (
     ToolCallRequested,
     ToolObserved,
 )
-from runtime.grounding import citable_text
 from runtime.mission import PATCH_TIERS, Clamp, MissionV1, StopCondition
 from runtime.policy import BLOCKED_REASON_CODES
+from runtime.record import Fold, RunRecord
 from runtime.redact import Redactor
 from runtime.report import (
     EvidenceIndex,
-    ObservedRange,
     ReportFormatError,
     Status,
-    command_line,
     parse_draft,
     read_draft,
     runtime_report,
@@ -52,7 +48,7 @@ from runtime.report import (
 )
 from runtime.settings import TraceMode
 from runtime.source_pack import recoverable, recovery_report, recovery_status
-from runtime.tools import MISTAKE_REASON_CODES, normalise_arguments
+from runtime.tools import MISTAKE_REASON_CODES
 from runtime.tools.caps import MIN_OBSERVATION_BYTES
 
 # Denials that are honest slips (a wrong line range, a typo) rather than grounds to doubt the
@@ -76,20 +72,25 @@ class EventSink(Protocol):
     def append(self, payload: Payload, source: str = "runtime") -> Event: ...
 
 
+class Completion(Protocol):
+    content: str | None
+
+
 class ModelClient(Protocol):
+    """The mission's model, bound to its route and fallback chain: one turn per ``complete``."""
+
+    grammar: bool  # every model on the chain enforces the Action schema as a grammar
+
     async def complete(
         self,
-        chain: list[Any],
         body: dict[str, Any],
         *,
-        call_index: int = 0,
+        call_index: int,
         on_event: Callable[[ModelCalled], None] | None = None,
-    ) -> Any: ...
+    ) -> Completion: ...
 
 
 class ToolBox(Protocol):
-    observation_bytes: int  # spent so far; the loop stops exploring at the mission's budget
-
     def run(
         self, call_id: int, tool_name: str, arguments: dict[str, Any]
     ) -> ToolObserved | ToolCallDenied: ...
@@ -143,26 +144,46 @@ class LoopResult:
 
 
 class Journal:
-    """Appends events, keeps the evidence index and queues commentary for the client."""
+    """Appends events, folds each into the run's record and queues commentary for the client.
+
+    The record (:attr:`record`) is the loop's only state of the run: budgets, caps, stop
+    conditions and report validation all read it.
+    """
 
     def __init__(self, log: EventSink, redactor: Redactor, mode: TraceMode, max_lines: int):
         self.log = log
         self.redactor = redactor
         self.mode = mode
         self.max_lines = max_lines
-        self.evidence = EvidenceIndex()
+        self.fold = Fold()
+        self.events: list[Event] = []
         self.pending: list[str] = []
         self.lines_emitted = 0
-        self.worst_denial: Status | None = None
-        self.denials: list[dict[str, Any]] = []
         self.narrator = Narrator(mode)
 
+    @property
+    def record(self) -> RunRecord:
+        return self.fold.record
+
     def add(self, payload: Payload, source: str = "runtime") -> Event:
-        event = self.log.append(payload, source)
-        self._index(event.seq, payload)
+        event = self._append(payload, source)
         for line in self.narrator.lines(event.seq, payload):
             self._comment(line)
         return event
+
+    def _append(self, payload: Payload, source: str) -> Event:
+        event = self.log.append(payload, source)
+        if event.seq != len(self.events) + 1:  # another writer appended (the bridge stopping)
+            self._catch_up(event.seq - 1)
+        self.events.append(event)
+        self.fold.apply(event)
+        return event
+
+    def _catch_up(self, seq: int) -> None:
+        read = getattr(self.log, "events", None)
+        for event in read()[len(self.events) : seq] if read is not None else ():
+            self.events.append(event)
+            self.fold.apply(event)
 
     def _comment(self, line: str) -> None:
         if self.lines_emitted >= self.max_lines:
@@ -171,44 +192,8 @@ class Journal:
         if self.lines_emitted == self.max_lines:
             line = "further commentary suppressed (OSS_VISIBLE_TRACE_MAX_EVENTS reached)"
         text = self.redactor.redact(line).text
-        self.log.append(CommentaryEmitted(text=text), "runtime")
+        self._append(CommentaryEmitted(text=text), "runtime")
         self.pending.append(text)
-
-    def _index(self, seq: int, payload: Payload) -> None:
-        evidence = self.evidence
-        if isinstance(payload, ToolObserved):
-            evidence.observations[seq] = ObservedRange(
-                seq,
-                payload.tool_name,
-                payload.path,
-                payload.start_line,
-                payload.end_line,
-                citable_text(payload.tool_name, payload.output),
-            )
-            if payload.tool_name == "read" and payload.path not in evidence.files_read:
-                evidence.files_read.append(payload.path or "")
-            evidence.commands_run.append(command_line(payload.tool_name, payload.arguments))
-        elif isinstance(payload, ToolCallDenied):
-            path = payload.arguments.get("path")
-            if isinstance(path, str):
-                evidence.denied_paths.add(path.removeprefix("./"))
-                if payload.reason_code in BLOCKED_REASON_CODES:
-                    evidence.blocked_paths.add(posixpath.normpath(path))
-            self.denials.append(
-                {
-                    "tool_name": payload.tool_name,
-                    "reason_code": payload.reason_code,
-                    "message": payload.message,
-                }
-            )
-            if payload.reason_code not in HARMLESS_CODES:
-                cap = (
-                    Status.ESCALATE
-                    if payload.reason_code in BLOCKED_REASON_CODES
-                    else Status.PARTIAL
-                )
-                if self.worst_denial is None or cap is Status.ESCALATE:
-                    self.worst_denial = cap
 
 
 @dataclass
@@ -218,7 +203,6 @@ class MissionLoop:
     mission: MissionV1
     clamps: list[Clamp]
     route: Any  # runtime.events.Route
-    chain: list[Any]
     client: ModelClient
     toolbox: ToolBox
     journal: Journal
@@ -234,17 +218,13 @@ class MissionLoop:
             allowed.add("propose_patch")
         self.allowed_types = frozenset(allowed)
         self.messages: list[dict[str, str]] = []
-        self.model_calls = 0
-        self.tool_calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
         self.patch_round = 0
         self.deadline = 0.0
-        self._announced: str | None = None
-        self.stop_condition: str | None = None  # a met stop condition forces the final turn
         self.interrupted = False  # set by the runner before it cancels: the bridge is stopping
-        self.action_counts: dict[str, int] = {}  # each distinct tool call, denied or not
-        self.most_repeats = 0
+
+    @property
+    def record(self) -> RunRecord:
+        return self.journal.record
 
     async def run(self) -> LoopResult:
         """Run to closure; the log always ends with MissionFinalized."""
@@ -295,45 +275,47 @@ class MissionLoop:
             await self._propose_patch(action, forced)
 
     def _forced_final(self) -> str | None:
-        """The budget that has run out, if the next turn must be the final report."""
-        mission = self.mission
-        if self.model_calls >= mission.max_model_calls:
-            self._exhausted("max_model_calls", mission.max_model_calls, self.model_calls)
+        """The budget or stop condition that has been met, if the next turn must close."""
+        mission, record = self.mission, self.record
+        turns = _turns(record)
+        if turns >= mission.max_model_calls:
+            self._exhausted("max_model_calls", mission.max_model_calls, turns)
             raise self._runtime_closure(
                 Status.PARTIAL, "budget_exhausted", "the model-call budget ran out before a report"
             )
-        if self.model_calls == mission.max_model_calls - 1:
+        used = record.budgets_used
+        if turns == mission.max_model_calls - 1:
             return "max_model_calls"
-        if self.tool_calls >= mission.tool_budget:
+        if used.tool_calls >= mission.tool_budget:
             return "tool_budget"
-        if _spent(self.toolbox, mission):
-            return "max_total_observation_bytes"
+        if mission.max_total_observation_bytes - used.observation_bytes < MIN_OBSERVATION_BYTES:
+            return "max_total_observation_bytes"  # the toolbox would refuse any observation
         if mission.max_duplicate_actions is not None and (
-            self.most_repeats > mission.max_duplicate_actions
+            used.duplicate_actions > mission.max_duplicate_actions
         ):
             return "max_duplicate_actions"
         if StopCondition.DEADLINE_REACHED in mission.stop_conditions and (
             self.deadline - self.clock() <= closing_reserve(mission.time_budget_seconds)
         ):
             return StopCondition.DEADLINE_REACHED.value
-        return self.stop_condition
+        return _stop_condition(mission, record)
 
     async def _next_action(self, forced: str | None) -> Action:
-        if forced in BUDGETS and self._announced != forced:
-            self._announced = forced
-            used = {
-                "tool_budget": self.tool_calls,
-                "max_model_calls": self.model_calls,
-                "max_duplicate_actions": self.most_repeats,
+        if forced in BUDGETS and forced not in self.record.budgets_used.exhausted:
+            used = self.record.budgets_used
+            spent = {
+                "tool_budget": used.tool_calls,
+                "max_model_calls": _turns(self.record),
+                "max_duplicate_actions": used.duplicate_actions,
             }
             limit = getattr(self.mission, forced)
-            self._exhausted(forced, limit, used.get(forced, limit))
+            self._exhausted(forced, limit, spent.get(forced, limit))
         if forced:
             self.messages.append({"role": "user", "content": prompts.FORCED_FINAL.format(forced)})
         repaired = False
         while True:
-            text = await self._call_model(closing_only=forced is not None)
-            turn = self.model_calls
+            turn = _turns(self.record) + 1
+            text = await self._call_model(turn, closing_only=forced is not None)
             try:
                 read = read_action(text, self.allowed_types)
                 action, notes = read.action, list(read.notes)
@@ -371,7 +353,7 @@ class MissionLoop:
             self.messages.append({"role": "assistant", "content": canonical_json(redacted)})
             return action
 
-    async def _call_model(self, *, closing_only: bool = False) -> str:
+    async def _call_model(self, turn: int, *, closing_only: bool = False) -> str:
         """One model turn; on a forced final turn the schema offers only closing actions."""
         remaining = self.deadline - self.clock()
         if remaining <= 0:
@@ -383,7 +365,6 @@ class MissionLoop:
             raise self._runtime_closure(
                 Status.PARTIAL, "deadline_reached", "the mission's time budget ran out"
             )
-        self.model_calls += 1
         schema = action_schema(
             {} if closing_only else self.tool_specs,
             self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
@@ -401,9 +382,7 @@ class MissionLoop:
         }
         try:
             result = await asyncio.wait_for(
-                self.client.complete(
-                    self.chain, body, call_index=self.model_calls, on_event=self.journal.add
-                ),
+                self.client.complete(body, call_index=turn, on_event=self.journal.add),
                 timeout=remaining,
             )
         except TimeoutError:
@@ -423,21 +402,17 @@ class MissionLoop:
             raise self._runtime_closure(
                 Status.FAILED, "model_call_failed", self.journal.redactor.redact(str(error)).text
             ) from None
-        usage = getattr(result, "usage", None)
-        self.input_tokens += getattr(usage, "input_tokens", 0)
-        self.output_tokens += getattr(usage, "output_tokens", 0)
         return result.content or ""
 
     def _turn_max_tokens(self, schema: dict[str, Any]) -> int:
-        """Sized from the schema where every profile enforces it as a grammar (the local
-        model); a model that only reads the schema may write longer, so it keeps the ceiling."""
-        if self.chain and all(getattr(p, "supports_json_schema", False) for p in self.chain):
+        """Sized from the schema where every model enforces it as a grammar (the local model);
+        a model that only reads the schema may write longer, so it keeps the ceiling."""
+        if self.client.grammar:
             return turn_max_tokens(schema, self.max_tokens)
         return self.max_tokens
 
     def _run_tool(self, action: Action) -> None:
-        self.tool_calls += 1
-        call_id = self.tool_calls
+        call_id = self.record.budgets_used.tool_calls + 1
         arguments, _ = self.journal.redactor.redact_obj(action.arguments)
         self.journal.add(
             ToolCallRequested(
@@ -448,25 +423,9 @@ class MissionLoop:
                 phase=action.phase or "",
             )
         )
-        key = _action_key(action.tool_name or "", action.arguments)
-        self.action_counts[key] = self.action_counts.get(key, 0) + 1
-        self.most_repeats = max(self.most_repeats, self.action_counts[key] - 1)
         outcome = self.toolbox.run(call_id, action.tool_name or "", action.arguments)
         event = self.journal.add(outcome)
         self.messages.append({"role": "user", "content": prompts.observation(event.seq, outcome)})
-        if (
-            isinstance(outcome, ToolCallDenied)
-            and outcome.reason_code in BLOCKED_REASON_CODES
-            and StopCondition.BLOCKED_SOURCE in self.mission.stop_conditions
-        ):
-            self.stop_condition = StopCondition.BLOCKED_SOURCE.value
-        elif (
-            self.stop_condition is None
-            and StopCondition.SCOPE_EXHAUSTED in self.mission.stop_conditions
-            and self.mission.required_source_paths
-            and not source_gaps(self.mission, self.journal.evidence)[0]
-        ):
-            self.stop_condition = StopCondition.SCOPE_EXHAUSTED.value
 
     def _close_with_report(self, action: Action, forced: str | None) -> MissionClosed:
         journal = self.journal
@@ -474,11 +433,11 @@ class MissionLoop:
         journal.add(ReportProposed(report=draft_data), "model")
         draft = parse_draft(draft_data)
         cap = Status.PARTIAL if forced in CAPPING_STOPS else None
-        if journal.worst_denial is not None and (
-            cap is None or journal.worst_denial is Status.ESCALATE
-        ):
-            cap = journal.worst_denial
-        validated = validate_report(draft, journal.evidence, self.mission, status_cap=cap)
+        denied = denial_cap(self.record)
+        if denied is not None and (cap is None or denied is Status.ESCALATE):
+            cap = denied
+        evidence = EvidenceIndex.of(self.record)
+        validated = validate_report(draft, evidence, self.mission, status_cap=cap)
         return MissionClosed(
             validated.status,
             _closure_reason(forced),
@@ -524,12 +483,12 @@ class MissionLoop:
         self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
 
     def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
-        evidence = self.journal.evidence
+        evidence = EvidenceIndex.of(self.record)
         recovering = recoverable(self.mission, reason, evidence)
         if recovering:
             status = recovery_status(status)
             why += "; the runtime packed the sources it recorded (SOURCE_PACK_RECOVERY)"
-        if self.journal.worst_denial is Status.ESCALATE and status is Status.PARTIAL:
+        if denial_cap(self.record) is Status.ESCALATE and status is Status.PARTIAL:
             status = Status.ESCALATE  # the model reached for a blocked source: a human looks
             why += "; the model also reached for a blocked source"
         report = runtime_report(self.mission, evidence, status, why)
@@ -540,8 +499,17 @@ class MissionLoop:
     async def _finalize(self, closed: MissionClosed) -> LoopResult:
         report = self._close(closed)
         await self._flush()
+        return self.result(report)
+
+    def result(self, report: dict[str, Any]) -> LoopResult:
+        """What the run closed with, as the record says."""
+        record = self.record
         return LoopResult(
-            closed.status, closed.reason, report, self.input_tokens, self.output_tokens
+            record.status,
+            record.closure_reason or "",
+            report,
+            record.model_calls.input_tokens,
+            record.model_calls.output_tokens,
         )
 
     def _close(self, closed: MissionClosed) -> dict[str, Any]:
@@ -610,17 +578,35 @@ def _closure_reason(forced: str | None) -> str:
     return "budget_exhausted" if forced in BUDGETS else f"stop_condition_{forced}"
 
 
-def _action_key(tool_name: str, arguments: dict[str, Any]) -> str:
-    """One identity per tool call as it would run (defaults filled in), or as sent if invalid."""
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        arguments = normalise_arguments(tool_name, arguments)
-    return canonical_json([tool_name, arguments])
+def _turns(record: RunRecord) -> int:
+    """Model turns so far: each one's answer is recorded as one ModelActionProposed."""
+    return len(record.actions)
 
 
-def _spent(toolbox: ToolBox, mission: MissionV1) -> bool:
-    """Whether the toolbox would refuse any further observation (less than its minimum left)."""
-    left = mission.max_total_observation_bytes - toolbox.observation_bytes
-    return left < MIN_OBSERVATION_BYTES
+def denial_cap(record: RunRecord) -> Status | None:
+    """The status the run's denials cap a report at: ESCALATE for a blocked source, PARTIAL
+    for any other denial that is not an honest slip, None when there were none of either."""
+    codes = {denial.reason_code for denial in record.denials} - HARMLESS_CODES
+    if not codes:
+        return None
+    return Status.ESCALATE if codes & BLOCKED_REASON_CODES else Status.PARTIAL
+
+
+def _stop_condition(mission: MissionV1, record: RunRecord) -> str | None:
+    """The mission's stop condition the run has met: a blocked source, or (with required
+    sources) every one of them read."""
+    stops = mission.stop_conditions
+    if StopCondition.BLOCKED_SOURCE in stops and any(
+        denial.reason_code in BLOCKED_REASON_CODES for denial in record.denials
+    ):
+        return StopCondition.BLOCKED_SOURCE.value
+    if (
+        StopCondition.SCOPE_EXHAUSTED in stops
+        and mission.required_source_paths
+        and not source_gaps(mission, EvidenceIndex.of(record))[0]
+    ):
+        return StopCondition.SCOPE_EXHAUSTED.value
+    return None
 
 
 def _patch_draft() -> dict[str, Any]:

@@ -65,15 +65,22 @@ def mission_dir(project_root: Path, mission_id: str) -> Path:
     return Path(project_root) / MISSIONS_DIR / check_plain_name(mission_id, "mission_id")
 
 
-def project_log(project_root: Path, log: MissionEventLog) -> RunRecord:
+def project_log(
+    project_root: Path, log: MissionEventLog, live: tuple[list[Event], RunRecord] | None = None
+) -> RunRecord:
     """Write the projections of ``log`` as it stands, then record in it that they were written.
 
     Called when a run closes and again whenever a later event (promote, rollback) changes
-    what the projections say, so ``audit-mission`` finds them current. Returns the RunRecord
-    they were rendered from, so a caller needs no second fold.
+    what the projections say, so ``audit-mission`` finds them current. ``live``: the log's
+    events and their fold when the caller kept them as it appended (a closing mission does),
+    so the log is neither read nor folded again. Returns the RunRecord the projections were
+    rendered from.
     """
-    events = log.events()
-    record = reduce(events)
+    if live is not None and len(live[0]) == log.seq:
+        events, record = live
+    else:
+        events = log.events()
+        record = reduce(events)
     for payload in write_projections(project_root, events, record):
         log.append(payload, "runtime")
     return record

@@ -11,11 +11,13 @@ wrong tool for a 100k-event log).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from runtime.canonical import canonical_json
 from runtime.eventlog import paused_gc
 from runtime.events import (
     PAYLOAD_TYPES,
@@ -44,6 +46,8 @@ from runtime.events import (
     VerificationRan,
     payload_dict,
 )
+from runtime.grounding import citable_text
+from runtime.tools.arguments import normalise_arguments
 
 
 class ReduceError(ValueError):
@@ -118,6 +122,8 @@ class EvidenceEntry(_Frozen):
     path: str | None
     start_line: int | None
     end_line: int | None
+    command: str = ""  # as the report's commands_run lists it
+    text: str = ""  # the output as the model was shown it, for grounding (runtime.grounding)
 
 
 class BudgetsUsed(_Frozen):
@@ -128,6 +134,7 @@ class BudgetsUsed(_Frozen):
     observation_bytes: int = 0
     files_inspected: int = 0
     denials: int = 0
+    duplicate_actions: int = 0  # the most times any one tool call was repeated
     exhausted: tuple[str, ...] = ()
 
 
@@ -204,70 +211,122 @@ class RunRecord(_Frozen):
     projections: tuple[ProjectionEntry, ...] = ()
 
 
+# What the draft keeps as plain values; the rest are containers it rebuilds on freeze.
+_SCALARS = tuple(
+    name
+    for name in RunRecord.model_fields
+    if name
+    not in {
+        "model_calls",
+        "budgets_used",
+        "implementation",
+        "tool_calls",
+        "evidence",
+        "files_inspected",
+        "clamps",
+        "actions",
+        "denials",
+        "budget_exhaustions",
+        "commentary",
+        "projections",
+    }
+)
+
+
 def reduce(events: Iterable[Event]) -> RunRecord:
     """Fold ``events`` (in log order) into a RunRecord."""
-    draft = _Draft()
+    fold = Fold()
     # The fold keeps every entry alive; with the collector on, a 100k-event fold is superlinear.
     with paused_gc():
         for event in events:
-            _step(draft, event)
-        return draft.freeze()
+            fold.apply(event)
+        return fold.record
 
 
 def apply(record: RunRecord, event: Event) -> RunRecord:
     """The record after one more event."""
-    draft = _Draft.thaw(record)
-    _step(draft, event)
-    return draft.freeze()
+    fold = Fold(record)
+    fold.apply(event)
+    return fold.record
+
+
+class Fold:
+    """The RunRecord kept current while a run appends: each event is one O(1) step, and the
+    record is frozen only when someone reads it (cheaply: its entries are frozen as they come).
+
+    This is the runtime's one state of a run: the loop's budgets, caps and report validation,
+    the projections and promotion all read :attr:`record`.
+    """
+
+    def __init__(self, record: RunRecord | None = None) -> None:
+        self._draft = _Draft(record or RunRecord())
+        self._record = record or RunRecord()
+        self._fresh = True
+
+    def apply(self, event: Event) -> None:
+        _step(self._draft, event)
+        self._fresh = False
+
+    @property
+    def record(self) -> RunRecord:
+        if not self._fresh:
+            self._record, self._fresh = self._draft.freeze(), True
+        return self._record
 
 
 # --- the fold -------------------------------------------------------------------------------
 
 
 class _Draft:
-    """A RunRecord under construction as plain dicts and lists, so each step is O(1).
-
-    The whole record is validated once, by pydantic's core, when the draft is frozen.
+    """A RunRecord under construction: entries are frozen models made once, as their event
+    comes; only the scalars and the small nested stats are plain dicts. Freezing copies the
+    containers, never the entries, so reading the record mid-run stays cheap.
     """
 
     _LISTS = ("clamps", "actions", "denials", "budget_exhaustions", "commentary", "projections")
 
-    def __init__(self, data: dict[str, Any] | None = None) -> None:
-        data = data if data is not None else RunRecord().model_dump()
-        self.fields = data
-        self.model_calls: dict[str, Any] = data.pop("model_calls")
-        self.budgets: dict[str, Any] = data.pop("budgets_used")
-        self.implementation: dict[str, Any] = data.pop("implementation")
+    def __init__(self, record: RunRecord) -> None:
+        self.fields: dict[str, Any] = {name: getattr(record, name) for name in _SCALARS}
+        self.model_calls = record.model_calls.model_dump()
+        self.budgets = record.budgets_used.model_dump()
+        self.implementation = record.implementation.model_dump()
         self.implementation["verifications"] = list(self.implementation["verifications"])
-        self.tool_calls: dict[int, dict[str, Any]] = {
-            entry["call_id"]: entry for entry in data.pop("tool_calls")
+        self.tool_calls = {entry.call_id: entry for entry in record.tool_calls}
+        self.evidence = dict(record.evidence)
+        self.lists: dict[str, list[Any]] = {
+            name: list(getattr(record, name)) for name in self._LISTS
         }
-        self.lists: dict[str, list[Any]] = {name: list(data.pop(name)) for name in self._LISTS}
         # Insertion-ordered sets.
-        self.files = dict.fromkeys(data.pop("files_inspected"))
+        self.files = dict.fromkeys(record.files_inspected)
         self.models = dict.fromkeys(self.model_calls["models"])
         self.exhausted = dict.fromkeys(self.budgets["exhausted"])
-
-    @classmethod
-    def thaw(cls, record: RunRecord) -> _Draft:
-        return cls(record.model_dump())  # a deep copy: the input record is never touched
+        self.repeats: dict[str, int] = {}
+        for entry in self.tool_calls.values():
+            if entry.requested_seq is not None:
+                _count_repeat(self, entry.tool_name, entry.arguments)
 
     def freeze(self) -> RunRecord:
-        data = dict(self.fields)
-        data.update(
-            model_calls=dict(self.model_calls, models=tuple(self.models)),
-            budgets_used=dict(
-                self.budgets,
-                files_inspected=len(self.files),
-                denials=len(self.lists["denials"]),
-                exhausted=tuple(self.exhausted),
+        return RunRecord.model_construct(
+            **self.fields,
+            model_calls=ModelCallStats(**dict(self.model_calls, models=tuple(self.models))),
+            budgets_used=BudgetsUsed(
+                **dict(
+                    self.budgets,
+                    files_inspected=len(self.files),
+                    denials=len(self.lists["denials"]),
+                    exhausted=tuple(self.exhausted),
+                )
             ),
-            implementation=self.implementation,
-            tool_calls=list(self.tool_calls.values()),
+            implementation=ImplementationState(
+                **dict(
+                    self.implementation, verifications=tuple(self.implementation["verifications"])
+                )
+            ),
+            tool_calls=tuple(self.tool_calls.values()),
+            evidence=dict(self.evidence),
             files_inspected=tuple(self.files),
-            **self.lists,
+            **{name: tuple(items) for name, items in self.lists.items()},
         )
-        return RunRecord.model_validate(data)
 
 
 def _step(draft: _Draft, event: Event) -> None:
@@ -298,7 +357,7 @@ def _step(draft: _Draft, event: Event) -> None:
             _tool_observed(draft, event, payload)
         case CommentaryEmitted() as payload:
             draft.lists["commentary"].append(
-                dict(seq=event.seq, kind=payload.kind, text=payload.text)
+                CommentaryEntry(seq=event.seq, kind=payload.kind, text=payload.text)
             )
         case BudgetExhausted() as payload:
             draft.exhausted.setdefault(payload.budget)
@@ -307,7 +366,7 @@ def _step(draft: _Draft, event: Event) -> None:
             fields["reports_proposed"] += 1
             fields["last_report_proposed"] = payload.report
         case ReportValidated() as payload:
-            fields["report"] = _with_seq(event, payload)
+            fields["report"] = ReportState(**_with_seq(event, payload))
         case PatchIntentProposed() as payload:
             draft.implementation["intent"] = payload.intent
             draft.implementation["intent_rounds"] += 1
@@ -335,7 +394,7 @@ def _step(draft: _Draft, event: Event) -> None:
             )
         case ProjectionWritten() as payload:
             draft.lists["projections"].append(
-                dict(
+                ProjectionEntry(
                     seq=event.seq,
                     name=payload.name,
                     sha256=payload.sha256,
@@ -399,7 +458,7 @@ def _action_proposed(draft: _Draft, event: Event, payload: ModelActionProposed) 
     action_type = action.get("action_type")
     tool_name = action.get("tool_name")
     draft.lists["actions"].append(
-        dict(
+        ActionEntry(
             seq=event.seq,
             turn=payload.turn,
             action_type=action_type if isinstance(action_type, str) else None,
@@ -412,7 +471,7 @@ def _action_proposed(draft: _Draft, event: Event, payload: ModelActionProposed) 
 
 
 def _tool_requested(draft: _Draft, event: Event, payload: ToolCallRequested) -> None:
-    draft.tool_calls[payload.call_id] = dict(
+    draft.tool_calls[payload.call_id] = ToolCallEntry(
         call_id=payload.call_id,
         tool_name=payload.tool_name,
         arguments=payload.arguments,
@@ -421,11 +480,12 @@ def _tool_requested(draft: _Draft, event: Event, payload: ToolCallRequested) -> 
         requested_seq=event.seq,
     )
     draft.budgets["tool_calls"] += 1
+    _count_repeat(draft, payload.tool_name, payload.arguments)
 
 
 def _tool_denied(draft: _Draft, event: Event, payload: ToolCallDenied) -> None:
     draft.lists["denials"].append(
-        dict(
+        DenialEntry(
             seq=event.seq,
             call_id=payload.call_id,
             tool_name=payload.tool_name,
@@ -438,13 +498,15 @@ def _tool_denied(draft: _Draft, event: Event, payload: ToolCallDenied) -> None:
 
 
 def _tool_observed(draft: _Draft, event: Event, payload: ToolObserved) -> None:
-    draft.fields["evidence"][event.seq] = dict(
+    draft.evidence[event.seq] = EvidenceEntry(
         seq=event.seq,
         call_id=payload.call_id,
         tool_name=payload.tool_name,
         path=payload.path,
         start_line=payload.start_line,
         end_line=payload.end_line,
+        command=command_line(payload.tool_name, payload.arguments),
+        text=citable_text(payload.tool_name, payload.output),
     )
     if payload.tool_name == "read" and payload.path is not None:
         # Only reads inspect a file (as the toolbox counts them); a listed folder is not one.
@@ -473,7 +535,27 @@ def _settle(
     **outcome: Any,
 ) -> None:
     """Close a requested call with its outcome (a call denied before request is recorded too)."""
-    entry = draft.tool_calls.setdefault(
-        call_id, {"call_id": call_id, "tool_name": tool_name, "arguments": arguments}
+    entry = draft.tool_calls.get(call_id) or ToolCallEntry(
+        call_id=call_id, tool_name=tool_name, arguments=arguments
     )
-    entry.update(outcome, outcome_seq=event.seq)
+    draft.tool_calls[call_id] = entry.model_copy(update=dict(outcome, outcome_seq=event.seq))
+
+
+def _count_repeat(draft: _Draft, tool_name: str, arguments: dict[str, Any]) -> None:
+    """Count the call against its identity as it would run; keep the most repeats of any."""
+    key = action_key(tool_name, arguments)
+    draft.repeats[key] = count = draft.repeats.get(key, 0) + 1
+    draft.budgets["duplicate_actions"] = max(draft.budgets["duplicate_actions"], count - 1)
+
+
+def command_line(tool_name: str, arguments: dict[str, Any]) -> str:
+    """A tool call as the report's ``commands_run`` lists it (bounded)."""
+    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
+    return f"{tool_name} {args}".strip()[:300]
+
+
+def action_key(tool_name: str, arguments: dict[str, Any]) -> str:
+    """One identity per tool call as it would run (defaults filled in), or as sent if invalid."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        arguments = normalise_arguments(tool_name, arguments)
+    return canonical_json([tool_name, arguments])

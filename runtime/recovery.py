@@ -146,7 +146,8 @@ def recover_runs(project_root: Path, closed_by: Closer = "runtime") -> list[Reco
 
 def interrupted_report(record: RunRecord, why: str, closed_by: str) -> dict[str, object]:
     """The report of a run that was cut off: FAILED, what it had looked at, and why."""
-    from runtime.report import REPORT_SCHEMA, command_line
+    from runtime.record import command_line
+    from runtime.report import REPORT_SCHEMA
 
     return {
         "schema": REPORT_SCHEMA,

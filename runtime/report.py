@@ -9,6 +9,7 @@ the status, and a required output counts as stated when its key is there, even a
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +28,8 @@ from runtime.mission import (
 )
 from runtime.model_keys import canonical_keys
 from runtime.obligations import answer_graph, unanswered
+from runtime.policy import BLOCKED_REASON_CODES
+from runtime.record import RunRecord
 
 REPORT_SCHEMA = "managed_investigation_report.v1"
 FILE_REF = re.compile(r"^file:(?P<path>[^#\s]+)#L(?P<start>\d+)(?:-L?(?P<end>\d+))?$")
@@ -253,21 +256,32 @@ class ObservedRange:
     text: str = ""  # the output as the model was shown it (redacted, capped)
 
 
-def command_line(tool_name: str, arguments: dict[str, Any]) -> str:
-    """A tool call as the report's ``commands_run`` lists it (bounded)."""
-    args = " ".join(f"{key}={value}" for key, value in sorted(arguments.items()))
-    return f"{tool_name} {args}".strip()[:300]
-
-
 @dataclass
 class EvidenceIndex:
-    """Everything report validation needs from the log."""
+    """Everything report validation needs from the log, as its RunRecord holds it."""
 
     observations: dict[int, ObservedRange] = field(default_factory=dict)
     denied_paths: set[str] = field(default_factory=set)
     blocked_paths: set[str] = field(default_factory=set)  # denied for scope, not by mistake
     files_read: list[str] = field(default_factory=list)
     commands_run: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: RunRecord) -> EvidenceIndex:
+        """The evidence ``record`` holds, indexed for validation (a view, not a second fold)."""
+        index = cls(files_read=list(record.files_inspected))
+        for seq, seen in record.evidence.items():
+            index.observations[seq] = ObservedRange(
+                seq, seen.tool_name, seen.path, seen.start_line, seen.end_line, seen.text
+            )
+            index.commands_run.append(seen.command)
+        for denial in record.denials:
+            path = denial.arguments.get("path")
+            if isinstance(path, str):
+                index.denied_paths.add(path.removeprefix("./"))
+                if denial.reason_code in BLOCKED_REASON_CODES:
+                    index.blocked_paths.add(posixpath.normpath(path))
+        return index
 
     def resolves(self, ref: str) -> tuple[bool, str | None]:
         """Whether ``ref`` points at something recorded; the path it names, if any."""

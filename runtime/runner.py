@@ -14,24 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.admission import admit
 from runtime.answer import render_answer
 from runtime.commentary import CommentaryDelivery
 from runtime.eventlog import MissionEventLog, new_run_id, run_log_path
-from runtime.events import MissionInterrupted
-from runtime.loop import Journal, LoopResult, MissionLoop
-from runtime.mission import PATCH_TIERS, MissionV1
+from runtime.events import MissionInterrupted, ModelCalled
+from runtime.loop import Completion, Journal, LoopResult, MissionLoop
+from runtime.mission import PATCH_TIERS, CompiledMission, MissionV1
 from runtime.patches.pipeline import PatchPipeline
 from runtime.projections import mission_dir, project_log
-from runtime.record import reduce
-from runtime.recovery import INTERRUPTED, own_run
+from runtime.recovery import own_run
 from runtime.redact import Redactor
-from runtime.registry import Resolution
+from runtime.registry import Profile, Resolution
 from runtime.report import Status
 from runtime.scorecard import check_earned, record_mission
 from runtime.settings import Settings
 from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
-from runtime.upstream import Usage
+from runtime.upstream import UpstreamClient, Usage
 
 logger = logging.getLogger("runtime.runner")
 
@@ -56,17 +54,16 @@ async def run_mission(
     *,
     project_root: Path,
     resolution: Resolution,
-    request_input: list[Any] | str,
+    compiled: CompiledMission,
     settings: Settings,
-    client: Any,
+    client: UpstreamClient,
     on_commentary: Callable[[str], Awaitable[None]] | None = None,
 ) -> MissionOutcome:
-    """Admit the handoff in ``request_input`` and run it under ``resolution``'s route.
+    """Run ``compiled`` (admitted by :func:`runtime.admission.admit`, once, by the caller)
+    under ``resolution``'s route.
 
-    Raises HandoffError or MissionContractError before anything is logged when the handoff is
-    unusable; re-raises CancelledError after the log records the cancellation.
+    Re-raises CancelledError after the log records the cancellation.
     """
-    compiled = admit(request_input, resolution.alias, resolution.tier)
     mission = compiled.mission
     project_root = project_root.resolve()
     check_earned(project_root, resolution)
@@ -83,8 +80,7 @@ async def run_mission(
             mission=mission,
             clamps=compiled.clamps,
             route=resolution.route(),
-            chain=resolution.chain,
-            client=client,
+            client=RoutedModel(client, resolution.chain),
             toolbox=ProjectToolBox(project_root, mission, redactor),
             journal=journal,
             tool_specs=_allowed_specs(mission),
@@ -93,11 +89,13 @@ async def run_mission(
         )
         try:
             try:
-                result = await _run_loop(loop, log)
+                result = await _run_loop(loop)
             except Exception as error:  # a fault after admission is still an answer: FAILED
                 result = await _close_on_fault(loop, error)
         finally:  # a cancelled mission's artifacts are written too
-            record_mission(project_root, project_log(project_root, log))
+            record_mission(
+                project_root, project_log(project_root, log, (journal.events, journal.record))
+            )
     review = result.report.get("patch", {}).get("review_markdown")
     recorded = journal.lines_emitted
     delivery.write(
@@ -131,7 +129,7 @@ async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
         await loop._flush()
     except Exception:
         logger.warning("mission %s: closing commentary not delivered", loop.mission.mission_id)
-    return LoopResult(closed.status, closed.reason, report, loop.input_tokens, loop.output_tokens)
+    return loop.result(report)
 
 
 @contextmanager
@@ -150,7 +148,7 @@ def open_run(project_root: Path, mission_id: str) -> Iterator[MissionEventLog]:
 
 
 # The missions this process is running: what interrupt_missions reaches.
-_IN_FLIGHT: dict[asyncio.Task[LoopResult], tuple[MissionLoop, MissionEventLog]] = {}
+_IN_FLIGHT: dict[asyncio.Task[LoopResult], MissionLoop] = {}
 
 
 async def interrupt_missions(detail: str, timeout: float = 5.0) -> int:
@@ -161,10 +159,10 @@ async def interrupt_missions(detail: str, timeout: float = 5.0) -> int:
     Waits up to ``timeout`` seconds for the loops to close; returns how many were interrupted.
     """
     pending = []
-    for task, (loop, log) in list(_IN_FLIGHT.items()):
-        if task.done() or any(e.event_type == "MissionFinalized" for e in log.events()):
+    for task, loop in list(_IN_FLIGHT.items()):
+        if task.done() or loop.record.finalized_at is not None:
             continue  # closing already: it ends the way it was ending
-        log.append(MissionInterrupted(cause="bridge_stopped", detail=detail), "bridge")
+        loop.journal.add(MissionInterrupted(cause="bridge_stopped", detail=detail), "bridge")
         loop.interrupted = True
         task.cancel()
         pending.append(task)
@@ -173,31 +171,47 @@ async def interrupt_missions(detail: str, timeout: float = 5.0) -> int:
     return len(pending)
 
 
-async def _run_loop(loop: MissionLoop, log: MissionEventLog) -> LoopResult:
+async def _run_loop(loop: MissionLoop) -> LoopResult:
     """``loop.run()`` in a task :func:`interrupt_missions` can reach.
 
     A client that goes away still cancels the loop (cancelling this await cancels the task);
     an interrupted loop's result is rebuilt from the log it closed.
     """
     task = asyncio.ensure_future(loop.run())
-    _IN_FLIGHT[task] = (loop, log)
+    _IN_FLIGHT[task] = loop
     try:
         return await task
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if not loop.interrupted or (current is not None and current.cancelling()):
             raise
-        record = reduce(log.events())
-        report = dict(record.report.report) if record.report is not None else {}
-        return LoopResult(
-            record.status or "FAILED",
-            record.closure_reason or INTERRUPTED,
-            report,
-            loop.input_tokens,
-            loop.output_tokens,
-        )
+        record = loop.record
+        return loop.result(dict(record.report.report) if record.report is not None else {})
     finally:
         _IN_FLIGHT.pop(task, None)
+
+
+@dataclass(frozen=True)
+class RoutedModel:
+    """The upstream client bound to one mission's route: its fallback chain of profiles."""
+
+    upstream: UpstreamClient
+    chain: list[Profile]
+
+    @property
+    def grammar(self) -> bool:
+        return bool(self.chain) and all(profile.supports_json_schema for profile in self.chain)
+
+    async def complete(
+        self,
+        body: dict[str, Any],
+        *,
+        call_index: int,
+        on_event: Callable[[ModelCalled], None] | None = None,
+    ) -> Completion:
+        return await self.upstream.complete(
+            self.chain, body, call_index=call_index, on_event=on_event
+        )
 
 
 def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:

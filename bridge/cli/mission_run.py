@@ -34,6 +34,7 @@ def run_command(handoff_file, alias: str, project: Path, timeout: int | None, as
     to stdout. Exit 0 when the mission ends COMPLETE (or VALIDATED/VERIFIED), 1 for any other
     honest status, 2 for a bad handoff or alias, 3 when --timeout passed without an answer.
     """
+    from runtime.admission import admit
     from runtime.handoff import HandoffError
     from runtime.mission import MissionContractError
     from runtime.registry import AdmissionError, ModelRegistry
@@ -50,7 +51,8 @@ def run_command(handoff_file, alias: str, project: Path, timeout: int | None, as
     try:
         if timeout is not None:
             text = _with_time_cap(text, timeout)
-        work = _run(project, resolution, text, settings, as_json)
+        compiled = admit(text, resolution.alias, resolution.tier)
+        work = _run(project, resolution, compiled, settings, as_json)
         outcome = asyncio.run(
             asyncio.wait_for(work, timeout + HARD_STOP_GRACE) if timeout is not None else work
         )
@@ -80,7 +82,7 @@ def _with_time_cap(text: str, seconds: int) -> str:
     return f"{OPEN_TAG}\n{json.dumps(mission)}\n{CLOSE_TAG}"
 
 
-async def _run(project, resolution, text, settings, quiet):
+async def _run(project, resolution, compiled, settings, quiet):
     from runtime.runner import run_mission
     from runtime.upstream import UpstreamClient
 
@@ -92,7 +94,7 @@ async def _run(project, resolution, text, settings, quiet):
         return await run_mission(
             project_root=project,
             resolution=resolution,
-            request_input=text,
+            compiled=compiled,
             settings=settings,
             client=client,
             on_commentary=None if quiet else show,

@@ -343,7 +343,10 @@ class PatchPipeline:
             redactor=self.redactor,
             report=action.report,
             evidence_refs=report_evidence_refs(action.report),
-            denials=journal.denials,
+            denials=[
+                denial.model_dump(include={"tool_name", "reason_code", "message"})
+                for denial in journal.record.denials
+            ],
             append=journal.add,
             keep_worktree=self.keep_worktree,
         )

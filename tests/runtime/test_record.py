@@ -161,7 +161,14 @@ def test_evidence_is_keyed_by_the_observation_seq(tmp_path: Path) -> None:
     record = reduce(events)
     assert record.evidence == {
         observed.seq: EvidenceEntry(
-            seq=observed.seq, call_id=1, tool_name="read", path="a.py", start_line=1, end_line=40
+            seq=observed.seq,
+            call_id=1,
+            tool_name="read",
+            path="a.py",
+            start_line=1,
+            end_line=40,
+            command="read path=a.py",
+            text="...",
         )
     }
 

@@ -16,6 +16,7 @@ import pytest
 
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text, make_git_project
+from runtime.admission import admit
 from runtime.eventlog import LOG_NAME, load_events, paused_gc
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission
@@ -77,7 +78,9 @@ async def _missions(
                     run_mission(
                         project_root=project,
                         resolution=resolution,
-                        request_input=handoff_text(mission_id=f"m-{index}"),
+                        compiled=admit(
+                            handoff_text(mission_id=f"m-{index}"), "mission-a3-kimi", None
+                        ),
                         settings=settings,
                         client=client,
                         on_commentary=on_commentary,
