@@ -59,7 +59,11 @@ def script() -> dict[str, Any]:
         tool_action("read", path=f"src/module_{n}.py", start_line=1, end_line=40)
         for n in range(STEPS)
     ]
-    turns.append(final_action(refs=["file:src/module_0.py#L1-L10"], claim="values are numbered"))
+    turns.append(
+        final_action(
+            refs=["file:src/module_0.py#L1-L10"], claim="value_3 is 3", quote="value_3 = 3"
+        )
+    )
     return {"kimi-k2.6": turns}
 
 
