@@ -1,0 +1,100 @@
+"""The mission loop on its own: an in-memory model, a real log, real tools on a real repo.
+
+The loop keeps no state of the run beside its RunRecord, so each test checks a decision
+(a budget, a cap, a stop) against the record the loop ended with, and that record against a
+fresh fold of the log it wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
+from runtime.eventlog import MissionEventLog, load_events
+from runtime.events import Route
+from runtime.loop import Journal, LoopResult, MissionLoop
+from runtime.mission import Tier, compile_mission, template
+from runtime.record import reduce
+from runtime.redact import Redactor
+from runtime.runner import _allowed_specs
+from runtime.settings import TraceMode
+from runtime.tools import ProjectToolBox
+from tests.runtime.scripted_model import TOKENS_IN, TOKENS_OUT, ScriptedModel
+
+CODE = "".join(f"limit_{n} = {n}\n" for n in range(30))
+ROUTE = Route(alias="mission-a3-test", profile="scripted", upstream_model="scripted")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_git_project(tmp_path / "project", {"src/limits.py": CODE, ".env": "KEY=x\n"})
+
+
+def run(project: Path, turns: list[Any], **mission: Any) -> tuple[LoopResult, MissionLoop]:
+    compiled = compile_mission(template(Tier.A3, "Read the limits.", "m-loop", **mission))
+    log = MissionEventLog.create(project, "run-1", "m-loop")
+    redactor = Redactor()
+    loop = MissionLoop(
+        mission=compiled.mission,
+        clamps=compiled.clamps,
+        route=ROUTE,
+        client=ScriptedModel(list(turns)),
+        toolbox=ProjectToolBox(project, compiled.mission, redactor),
+        journal=Journal(log, redactor, TraceMode.SUMMARY, 100),
+        tool_specs=_allowed_specs(compiled.mission),
+    )
+    with log:
+        result = asyncio.run(loop.run())
+    return result, loop
+
+
+READ = tool_action("read", path="src/limits.py", start_line=1, end_line=10)
+GROUNDED = final_action(
+    refs=["file:src/limits.py#L1-L10"], claim="limit_3 is 3", quote="limit_3 = 3"
+)
+
+
+def test_the_live_record_is_the_fold_of_the_log_it_wrote(project: Path) -> None:
+    result, loop = run(project, [READ, GROUNDED])
+    events = load_events(loop.journal.log.path)
+    assert loop.record == reduce(events)
+    assert result.status == loop.record.status == "COMPLETE"
+    assert result.report["findings"][0]["quote"] == "limit_3 = 3"
+
+
+def test_tokens_come_from_the_recorded_model_calls(project: Path) -> None:
+    result, loop = run(project, [READ, READ | {}, GROUNDED])
+    calls = loop.record.model_calls.count
+    assert calls == 3
+    assert (result.input_tokens, result.output_tokens) == (calls * TOKENS_IN, calls * TOKENS_OUT)
+
+
+def test_repeats_past_the_duplicate_budget_force_the_closing_turn(project: Path) -> None:
+    result, loop = run(project, [READ, READ, READ, READ, GROUNDED], max_duplicate_actions=1)
+    record = loop.record
+    assert record.budgets_used.duplicate_actions == 2  # the third read repeated the first twice
+    assert "max_duplicate_actions" in record.budgets_used.exhausted
+    closing = loop.client.bodies[-1]["response_format"]["json_schema"]["schema"]
+    assert "tool_call" not in str(closing)  # only a report is offered after the budget
+    assert (result.status, result.closure_reason) == ("PARTIAL", "budget_exhausted")
+
+
+def test_a_blocked_source_caps_the_report_at_escalate(project: Path) -> None:
+    result, loop = run(project, [tool_action("read", path=".env"), READ, GROUNDED])
+    assert [d.reason_code for d in loop.record.denials] == ["secret_path"]
+    assert result.status == "ESCALATE"
+    assert "status capped at ESCALATE by the closure" in result.report["closure"]["downgrades"]
+
+
+def test_the_tool_budget_counts_the_recorded_calls(project: Path) -> None:
+    reads = [
+        tool_action("read", path="src/limits.py", start_line=n, end_line=n + 1) for n in (1, 3, 5)
+    ]
+    result, loop = run(project, [*reads, GROUNDED], tool_budget=2)
+    assert loop.record.budgets_used.tool_calls == 2  # the third read was never run
+    assert [a.action_type for a in loop.record.actions] == ["tool_call", "tool_call", "tool_call"]
+    assert (result.status, result.closure_reason) == ("PARTIAL", "budget_exhausted")
