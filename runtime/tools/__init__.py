@@ -11,9 +11,9 @@ and repeated calls (served from the cache up to ``max_duplicate_actions`` times,
 The tool-call count and the clock are the loop's to enforce.
 
 Modules: ``specs`` (tool classes, parameters, JSON specs), ``arguments`` (normalisation),
-``box`` (dispatch, class gating, budgets, duplicate cache), ``read``, ``listing``, ``search``
-and ``git`` (one per tool family), ``files`` (file access and the redacted-file cache),
-``output`` (what handlers return) and ``caps`` (per-call limits).
+``box`` (dispatch, class gating, budgets, duplicate cache), the handlers ``read``, ``listing``,
+``search`` and ``git`` (each given a ``context``, not the box), ``repository`` (git queries),
+``files`` (file access, redacted-file cache), ``output`` (what handlers return), ``caps``.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ call to its handler (read, search, listing, git modules) and redacts and caps wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import cache, partial
 from pathlib import Path
-from typing import Any
 
 from runtime.canonical import canonical_json
 from runtime.events import ToolCallDenied, ToolObserved
@@ -19,13 +19,14 @@ from runtime.redact import Redactor
 from runtime.tools import git, listing, read, search
 from runtime.tools.arguments import normalise_arguments
 from runtime.tools.caps import GREP_DEADLINE_SECONDS, MIN_OBSERVATION_BYTES
+from runtime.tools.context import Handler, ToolContext
 from runtime.tools.files import RedactedFiles
-from runtime.tools.output import Output, ToolRefused, cap_bytes
+from runtime.tools.output import ToolRefused, cap_bytes
+from runtime.tools.repository import GitView
 from runtime.tools.specs import TOOL_CLASSES
 
 __all__ = ["ProjectToolBox"]
 
-Handler = Callable[["ProjectToolBox", dict[str, Any], int], Output]
 _HANDLERS: dict[str, Handler] = {
     "read": read.read,
     "grep": search.grep,
@@ -67,7 +68,7 @@ class ProjectToolBox:
         self._inspected: dict[str, None] = {}
         self._cache: dict[str, ToolObserved] = {}
         self._repeats: dict[str, int] = {}
-        self._git: git.GitView | None = None
+        self._repository = cache(partial(GitView, self.project_root))
 
     @property
     def files_inspected(self) -> int:
@@ -78,20 +79,6 @@ class ProjectToolBox:
     def inspected_paths(self) -> tuple[str, ...]:
         """Project-relative paths read so far, in the order first read."""
         return tuple(self._inspected)
-
-    def has_inspected(self, relative: str) -> bool:
-        """Whether a ``read`` already returned ``relative``'s content."""
-        return relative in self._inspected
-
-    def mark_inspected(self, relative: str) -> None:
-        """Count ``relative`` as inspected (once, in the order first read)."""
-        self._inspected.setdefault(relative, None)
-
-    def git_view(self) -> git.GitView:
-        """The project's repository, opened on the first git tool call."""
-        if self._git is None:
-            self._git = git.GitView(self.project_root)
-        return self._git
 
     def run(self, call_id: int, tool_name: str, arguments: dict) -> ToolObserved | ToolCallDenied:
         """Run one tool call; a refusal of any kind comes back as ToolCallDenied."""
@@ -146,8 +133,18 @@ class ProjectToolBox:
         if remaining < MIN_OBSERVATION_BYTES:
             return deny("budget_exhausted", self._budget_message())
         cap = min(self.max_observation_bytes_per_call, remaining)
+        # Built per call, so a limit the box's owner changes between calls applies.
+        context = ToolContext(
+            self.policy,
+            self.files,
+            self._inspected,
+            self.max_files_to_inspect,
+            self._repository,
+            self.max_grep_results,
+            self.grep_deadline_seconds,
+        )
         try:
-            out = _HANDLERS[tool_name](self, args, cap)
+            out = _HANDLERS[tool_name](context, args, cap)
         except (ScopeDenied, ToolRefused) as exc:
             return deny(exc.reason_code, exc.message)
         # Redact first and cut after, so a cut can never leave half a secret behind.

@@ -1,45 +1,30 @@
-"""The git tools (``git_status``, ``git_log``, ``git_show_stat``, ``git_diff_stat``), read-only.
-
-:class:`GitView` asks the repository holding the project through GitPython, with optional
-locks off so a query never writes a lock file. Paths it reports are shown only when the
-mission may name them. :func:`check_rev` and :func:`numstat` are pure.
-"""
+"""The git tools (``git_status``, ``git_log``, ``git_show_stat``, ``git_diff_stat``), read-only:
+they show the paths the repository reports only when the mission may name them."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from runtime.policy import ScopePolicy
 from runtime.tools.caps import MAX_STATUS_ENTRIES
+from runtime.tools.context import ToolContext
 from runtime.tools.files import listable
 from runtime.tools.output import Output, ToolRefused
+from runtime.tools.repository import GitView
 
-if TYPE_CHECKING:
-    from runtime.policy import ScopePolicy
-    from runtime.tools.box import ProjectToolBox
-
-__all__ = [
-    "GitView",
-    "check_rev",
-    "git_diff_stat",
-    "git_log",
-    "git_show_stat",
-    "git_status",
-    "numstat",
-]
+__all__ = ["check_rev", "git_diff_stat", "git_log", "git_show_stat", "git_status"]
 
 
-def git_status(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def git_status(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """The branch line and the changed/untracked files the mission may see."""
-    view = box.git_view()
+    view = context.repository()
     branch, entries = view.status()
     lines = [f"## {branch}"]
     hidden = 0
     for code, repo_path in entries:
         relative = view.to_project(repo_path)
-        if relative is None or not listable(box.policy, relative):
+        if relative is None or not listable(context.policy, relative):
             hidden += 1
             continue
         if len(lines) > MAX_STATUS_ENTRIES:
@@ -53,32 +38,33 @@ def git_status(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
     return Output("\n".join(lines) + "\n")
 
 
-def git_log(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def git_log(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """The last ``limit`` commits, one line each."""
-    commits = box.git_view().log(args["limit"])
+    commits = context.repository().log(args["limit"])
     if not commits:
         return Output("(no commits yet)\n")
     return Output("\n".join(commits) + "\n")
 
 
-def git_show_stat(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def git_show_stat(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """One commit's header and its per-file changes the mission may see."""
     rev = args["rev"]
     check_rev(rev)
-    view = box.git_view()
+    view = context.repository()
     header, stats = view.show_stat(rev)
-    return Output(header + _stat_table(box.policy, view, stats))
+    return Output(header + _stat_table(context.policy, view, stats))
 
 
-def git_diff_stat(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def git_diff_stat(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """Uncommitted per-file changes under ``path`` against HEAD."""
-    target = box.policy.resolve(args["path"], allow_scope_ancestor=True, must_exist=False)
-    view = box.git_view()
+    target = context.policy.resolve(args["path"], allow_scope_ancestor=True, must_exist=False)
+    view = context.repository()
     stats = view.diff_stat(target.relative)
     if stats is None:
         return Output("(no commits yet: nothing to diff against)\n")
     return Output(
-        f"Uncommitted changes under {target.relative!r}:\n" + _stat_table(box.policy, view, stats)
+        f"Uncommitted changes under {target.relative!r}:\n"
+        + _stat_table(context.policy, view, stats)
     )
 
 
@@ -100,10 +86,6 @@ def _stat_table(policy: ScopePolicy, view: GitView, stats: list[tuple[str, str, 
     return "\n".join(lines) + "\n"
 
 
-# ``git diff`` as numstat rows that :func:`numstat` parses: no renames, no external diff
-# drivers or textconv filters (a repository's config must not run programs for a query).
-_NUMSTAT_DIFF = ("diff", "--numstat", "-z", "--no-renames", "--no-ext-diff", "--no-textconv")
-
 _REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/~^\-]*$")
 
 
@@ -118,121 +100,3 @@ def check_rev(rev: str) -> None:
             "invalid_rev",
             f"rev {rev!r} is not a single commit name; give a sha, a branch, a tag or HEAD~n.",
         )
-
-
-class GitView:
-    """Read-only git queries for the repository holding the project (never writes a lock)."""
-
-    def __init__(self, project_root: Path):
-        import git  # GitPython: imported here so a mission without git tools never loads it
-
-        self._git = git
-        try:
-            self.repo = git.Repo(project_root, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise ToolRefused(
-                "not_a_git_repository", "The project is not inside a git repository."
-            ) from None
-        top = os.path.realpath(self.repo.working_tree_dir or project_root)
-        prefix = os.path.relpath(project_root, top)
-        self.prefix = "" if prefix == "." else Path(prefix).as_posix() + "/"
-
-    def to_project(self, repo_path: str) -> str | None:
-        """A repository-relative path as project-relative, or None if outside the project."""
-        if not self.prefix:
-            return repo_path
-        if repo_path.startswith(self.prefix):
-            return repo_path[len(self.prefix) :]
-        return None
-
-    def _run(self, *argv: str) -> str:
-        try:
-            with self.repo.git.custom_environment(GIT_OPTIONAL_LOCKS="0", GIT_PAGER="cat"):
-                return self.repo.git.execute(["git", *argv], strip_newline_in_stdout=False)
-        except self._git.GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            raise ToolRefused(
-                "git_error", f"git {argv[0]} failed: {detail[-1] if detail else exc.status}."
-            ) from None
-
-    def has_head(self) -> bool:
-        """Whether HEAD names a commit (False in a repository with no commits yet)."""
-        try:
-            self.repo.head.commit  # noqa: B018 - resolving HEAD is the test
-        except ValueError:
-            return False
-        return True
-
-    def status(self) -> tuple[str, list[tuple[str, str]]]:
-        """The branch line and (two-letter code, repository path) per changed entry."""
-        out = self._run("status", "--porcelain=v1", "-z", "--branch", "--no-renames")
-        records = out.split("\0")
-        branch = records[0].removeprefix("## ") if records and records[0].startswith("##") else "?"
-        entries = [(r[:2], r[3:]) for r in records[1:] if len(r) > 3]
-        return branch, entries
-
-    def log(self, limit: int) -> list[str]:
-        """``sha date author: subject`` for the last ``limit`` commits from HEAD."""
-        if not self.has_head():
-            return []
-        lines = []
-        for commit in self.repo.iter_commits("HEAD", max_count=limit):
-            when = commit.committed_datetime.isoformat(timespec="seconds")
-            lines.append(f"{commit.hexsha} {when} {commit.author.name}: {commit.summary}")
-        return lines
-
-    def show_stat(self, rev: str) -> tuple[str, list[tuple[str, str, str]]]:
-        """One commit's header text and its numstat rows against its first parent."""
-        try:
-            commit = self.repo.commit(rev)
-        except (self._git.BadName, ValueError, self._git.GitCommandError):
-            raise ToolRefused(
-                "unknown_rev", f"rev {rev!r} does not name a commit in this repository."
-            ) from None
-        if commit.parents:
-            out = self._run(*_NUMSTAT_DIFF, commit.parents[0].hexsha, commit.hexsha, "--")
-        else:
-            out = self._run(
-                "diff-tree",
-                "-r",
-                "--root",
-                "--numstat",
-                "-z",
-                "--no-renames",
-                "--no-commit-id",
-                commit.hexsha,
-                "--",
-            )
-        message = commit.message.strip()
-        if len(message) > 2000:
-            message = message[:2000] + " [message cut]"
-        header = (
-            f"commit {commit.hexsha}\n"
-            f"Author: {commit.author.name}\n"
-            f"Date:   {commit.committed_datetime.isoformat(timespec='seconds')}\n\n"
-            + "".join(f"    {line}\n" for line in message.splitlines())
-            + "\n"
-        )
-        return header, numstat(out)
-
-    def diff_stat(self, relative: str) -> list[tuple[str, str, str]] | None:
-        """Numstat rows of uncommitted changes under ``relative``; None with no HEAD yet."""
-        if not self.has_head():
-            return None
-        pathspec = (
-            (self.prefix + relative).rstrip("/")
-            if relative != "."
-            else (self.prefix.rstrip("/") or ".")
-        )
-        out = self._run(*_NUMSTAT_DIFF, "HEAD", "--", ":(literal)" + pathspec)
-        return numstat(out)
-
-
-def numstat(out: str) -> list[tuple[str, str, str]]:
-    """Parse ``--numstat -z`` output (renames off): added, deleted, path per record."""
-    rows = []
-    for record in out.split("\0"):
-        parts = record.strip("\n").split("\t", 2)
-        if len(parts) == 3 and parts[2]:
-            rows.append((parts[0], parts[1], parts[2]))
-    return rows

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.tools.caps import MAX_LS_ENTRIES
+from runtime.tools.context import ToolContext
 from runtime.tools.files import join
 from runtime.tools.output import Output, ToolRefused
-
-if TYPE_CHECKING:
-    from runtime.tools.box import ProjectToolBox
 
 __all__ = ["ls"]
 
 
-def ls(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def ls(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """Entries of directory ``path`` (or one file's size); hidden ones are only counted."""
-    target = box.policy.resolve(args["path"], allow_scope_ancestor=True)
+    target = context.policy.resolve(args["path"], allow_scope_ancestor=True)
     if not target.absolute.is_dir():
         size = target.absolute.stat().st_size
         return Output(f"{target.relative}  ({size} bytes)\n", path=target.relative)
@@ -31,7 +29,7 @@ def ls(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
         ) from None
     for entry in entries:
         child = join(target.relative, entry.name)
-        if not box.policy.visible(child):
+        if not context.policy.visible(child):
             hidden += 1
             continue
         if len(lines) >= MAX_LS_ENTRIES:

@@ -1,41 +1,39 @@
 """The ``read`` tool: numbered lines of one text file, within the files-inspected budget.
 
 :func:`line_window` (which lines fit in the cap, and the note saying where to continue) is
-pure; :func:`read` does the scope check and the file access through the toolbox.
+pure; :func:`read` does the scope check and the file access through its context.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.redact import MARKER_PREFIX
 from runtime.tools.caps import DEFAULT_READ_LINES, MAX_LINE_CHARS, MAX_READ_FILE_BYTES
+from runtime.tools.context import ToolContext
 from runtime.tools.files import split_lines
 from runtime.tools.output import Output, ToolRefused
-
-if TYPE_CHECKING:
-    from runtime.tools.box import ProjectToolBox
 
 __all__ = ["line_window", "read"]
 
 
-def read(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def read(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """Lines ``start_line``..``end_line`` of ``path`` (a window of the file if no end)."""
-    target = box.policy.resolve(args["path"])
+    target = context.policy.resolve(args["path"])
     if target.absolute.is_dir():
         raise ToolRefused(
             "is_a_directory", f"{target.relative!r} is a directory; use ls to list it."
         )
-    if not box.has_inspected(target.relative) and box.files_inspected >= (box.max_files_to_inspect):
+    inspected = context.inspected
+    if target.relative not in inspected and len(inspected) >= context.max_files_to_inspect:
         raise ToolRefused(
             "budget_exhausted",
-            f"The mission may inspect at most {box.max_files_to_inspect} files and has; "
+            f"The mission may inspect at most {context.max_files_to_inspect} files and has; "
             f"{target.relative!r} would be one more. Re-read a file already inspected or "
             "write your report.",
         )
-    text = box.files.text(target.absolute, target.relative, MAX_READ_FILE_BYTES)
-    lines = split_lines(text)
-    box.mark_inspected(target.relative)
+    lines = split_lines(context.files.text(target.absolute, target.relative, MAX_READ_FILE_BYTES))
+    inspected.setdefault(target.relative, None)
     if not lines:
         return Output("(empty file)", path=target.relative)
     start = args["start_line"]

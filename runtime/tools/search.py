@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import regex
 
@@ -28,21 +28,11 @@ from runtime.tools.caps import (
     MAX_LINE_CHARS,
     MAX_PATTERN_CHARS,
 )
+from runtime.tools.context import ToolContext
 from runtime.tools.files import join, listable, read_regular_file, split_lines
 from runtime.tools.output import Output, ToolRefused
 
-if TYPE_CHECKING:
-    from runtime.tools.box import ProjectToolBox
-
-__all__ = [
-    "GREP_SKIPPED_DIRS",
-    "SearchPattern",
-    "compile_search_pattern",
-    "glob_match",
-    "grep",
-    "grep_block",
-    "search_files",
-]
+__all__ = ["SearchPattern", "compile_search_pattern", "grep"]
 
 # Directories a search walks past (as ripgrep would): environments, dependencies, caches.
 # Searching inside one by naming it as the path still works.
@@ -62,21 +52,21 @@ GREP_SKIPPED_DIRS = frozenset(
 )
 
 
-def grep(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
+def grep(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
     """``path:N:text`` for each hit of ``pattern`` under ``path``, until a limit stops it."""
     pattern = compile_search_pattern(args["pattern"])
-    base = box.policy.resolve(args["path"], allow_scope_ancestor=True)
-    limit = min(args["max_results"], box.max_grep_results)
-    context = args["context_lines"]
+    base = context.policy.resolve(args["path"], allow_scope_ancestor=True)
+    limit = min(args["max_results"], context.max_grep_results)
+    context_lines = args["context_lines"]
     glob = args.get("glob")
-    deadline = time.monotonic() + box.grep_deadline_seconds
+    deadline = time.monotonic() + context.grep_deadline_seconds
     blocks: list[str] = []
     hits = 0
     scanned_files = 0
     scanned_bytes = 0
     stopped = ""
     try:
-        for relative, absolute in search_files(box.policy, base.relative, base.absolute):
+        for relative, absolute in search_files(context.policy, base.relative, base.absolute):
             if glob and not glob_match(relative, glob):
                 continue
             if scanned_files >= MAX_GREP_FILES or scanned_bytes >= MAX_GREP_SCAN_BYTES:
@@ -91,18 +81,18 @@ def grep(box: ProjectToolBox, args: dict[str, Any], cap: int) -> Output:
             if not pattern.may_match(raw, deadline):
                 continue
             # Match on the redacted text, so a pattern cannot probe a secret's value.
-            lines = split_lines(box.files.redacted(raw, key))
+            lines = split_lines(context.files.redacted(raw, key))
             numbers = [i for i, line in enumerate(lines) if pattern.search_line(line, deadline)]
             if not numbers:
                 continue
             take = numbers[: limit - hits]
             hits += len(take)
-            blocks.append(grep_block(relative, lines, take, context))
+            blocks.append(grep_block(relative, lines, take, context_lines))
             if hits >= limit:
                 stopped = f"stopped at max_results={limit}, there may be more"
                 break
     except TimeoutError:
-        stopped = f"time limit of {box.grep_deadline_seconds:g}s reached"
+        stopped = f"time limit of {context.grep_deadline_seconds:g}s reached"
     if not blocks:
         text = f"No matches for {args['pattern']!r} under {base.relative!r}."
     else:
@@ -122,7 +112,9 @@ def search_files(policy: ScopePolicy, relative: str, absolute: Path) -> Iterator
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d not in GREP_SKIPPED_DIRS and _walkable_dir(policy, join(here, d), Path(dirpath, d))
+            if d not in GREP_SKIPPED_DIRS
+            and not Path(dirpath, d).is_symlink()
+            and policy.visible(join(here, d))
         )
         for name in sorted(filenames):
             child = join(here, name)
@@ -136,10 +128,6 @@ def search_files(policy: ScopePolicy, relative: str, absolute: Path) -> Iterator
                     continue
                 path = target.absolute
             yield child, path
-
-
-def _walkable_dir(policy: ScopePolicy, relative: str, path: Path) -> bool:
-    return not path.is_symlink() and policy.visible(relative)
 
 
 @dataclass(frozen=True)
