@@ -1,14 +1,20 @@
-"""Lifecycle pieces: project discovery, run files, stale pid files, doctor findings."""
+"""Lifecycle pieces: project discovery, run files, stale pid files, doctor findings, and
+whether the running bridge's code is the code on disk."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from bridge import daemon
 from bridge.daemon import RunFiles, doctor_checks, status, stop
 from bridge.project import find_project_root
+from bridge.source_hash import PACKAGES, source_hash
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_project_root_is_the_nearest_ancestor_with_codex_oss_or_git(tmp_path):
@@ -73,17 +79,43 @@ def test_doctor_warns_without_an_upstream_key_and_reports_no_server(tmp_path, mo
     assert "codex-oss up" in checks["server"].detail
 
 
-def test_doctor_flags_a_server_running_older_code(tmp_path, monkeypatch):
-    monkeypatch.setattr(daemon, "source_hash", lambda: "sha256:new")
-    current = daemon.Status(
-        "running",
-        tmp_path,
-        pid=os.getpid(),
-        port=1,
-        health={"source_hash": "sha256:old"},
-        source_hash="sha256:old",
-        code_matches=False,
-    )
-    check = daemon._server_check(current)
-    assert check.status == "fail"
-    assert "codex-oss restart" in check.detail
+def test_status_and_doctor_compare_the_running_code_with_the_checkout(tmp_path):
+    # A bridge served from a copy of the checkout, so the test may edit the code on disk.
+    checkout = tmp_path / "checkout"
+    for package in PACKAGES:
+        shutil.copytree(
+            ROOT / package, checkout / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PROXY_API_KEY": "daemon-test-key-12345678"}
+    env.pop("OPENCODE_GO_API_KEY", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-c", "from bridge.cli import main; main()", *args]
+        return subprocess.run(
+            argv, cwd=project, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    def state() -> dict:
+        return json.loads(cli("status", "--json", "--codex-home", str(tmp_path)).stdout)
+
+    started = cli("up", "--daemon", "--port", "0")
+    try:
+        assert started.returncode == 0, started.stderr
+        running = state()
+        assert running["source_hash"] == source_hash(checkout)  # content of bridge/ and runtime/
+        assert running["code_matches_disk"] is True
+
+        edited = checkout / "bridge" / "daemon.py"
+        original = edited.read_bytes()
+        edited.write_bytes(original + b"# edited while the bridge runs\n")
+        assert state()["code_matches_disk"] is False
+        doctor = cli("doctor", "--json", "--codex-home", str(tmp_path))
+        server = next(c for c in json.loads(doctor.stdout) if c["name"] == "server")
+        assert server["status"] == "fail" and "codex-oss restart" in server["detail"]
+
+        edited.write_bytes(original)  # the same bytes again: identity is content, not mtime
+        assert state()["code_matches_disk"] is True
+    finally:
+        cli("stop")
