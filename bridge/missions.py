@@ -222,8 +222,8 @@ def _earlier_answer(
 
 def _bridge_failure(project_root: Path, compiled: CompiledMission, why: str) -> MissionOutcome:
     """A FAILED answer the bridge writes when the runtime could not close the mission itself."""
-    from runtime.report import EvidenceIndex, Status, runtime_report
-    from runtime.runner import CRASHED
+    from runtime.closure import Closure, Reason, Status
+    from runtime.report import EvidenceIndex, runtime_report
 
     report = runtime_report(
         compiled.mission, EvidenceIndex(), Status.FAILED, f"runtime fault: {why}"
@@ -232,12 +232,7 @@ def _bridge_failure(project_root: Path, compiled: CompiledMission, why: str) -> 
         "the runtime could not close this mission; the bridge wrote this report, and the "
         "mission's log and report.json may be incomplete or missing"
     ]
-    report["closure"] = {
-        "closed_by": "bridge",
-        "reason": CRASHED,
-        "detail": why[:2000],
-        "downgrades": [],
-    }
+    report["closure"] = Closure(Status.FAILED, Reason.RUNTIME_CRASHED, "bridge", why).for_report()
     return _outcome(project_root, report, "")
 
 

@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
+from runtime.closure import words
 from runtime.record import RunRecord
-
-CLOSURE_WORDS = {
-    "valid_report": "the model closed with a report the runtime validated",
-    "budget_exhausted": "a budget ran out and the runtime forced a final turn",
-    "deadline_reached": "the mission's time budget ran out",
-    "model_call_failed": "the upstream model failed (after retries and fallbacks)",
-    "action_parse_failed": "the model's answer was not a valid action, even after one repair",
-    "client_disconnected": "the client went away and the mission was cancelled",
-    "stop_condition_blocked_source": "the model reached for a blocked source, a stop condition",
-    "patch_validated": "the proposed patch passed validation (A4: not applied)",
-    "patch_verified": "the patch applied in isolation and its verification passed",
-    "verification_failed": "the patch applied in isolation but verification failed",
-    "patch_rejected": "the proposed patch was rejected by validation",
-    "patch_escalated": "the patch touches a critical path: a human must decide",
-    "patch_failed": "the patch step could not finish",
-}
 
 
 def explain(record: RunRecord) -> list[str]:
@@ -28,7 +13,7 @@ def explain(record: RunRecord) -> list[str]:
     reason = record.closure_reason or "not closed"
     lines = [
         f"mission {record.mission_id} (run {record.run_id}): {record.status}",
-        f"closed by {record.closed_by or '-'}: {reason}: {CLOSURE_WORDS.get(reason, reason)}",
+        f"closed by {record.closed_by or '-'}: {reason}: {words(record.closure_reason)}",
     ]
     if record.closure_detail:
         lines.append(f"detail: {record.closure_detail}")

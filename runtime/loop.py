@@ -2,7 +2,7 @@
 
 The loop owns no I/O of its own: the model, the tools, the log and the patch pipeline come in
 through small protocols, so tests can drive it with real servers or in memory. A mission ends
-by raising :class:`MissionClosed`, which carries its status and reason as data.
+by raising :class:`MissionClosed`, which carries its :class:`~runtime.closure.Closure`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from runtime import prompts
 from runtime.actions import Action, ActionParseError, action_schema, max_json_chars, read_action
 from runtime.canonical import canonical_json
+from runtime.closure import PATCH_REASONS, Closure, Reason, Status
 from runtime.commentary import Narrator
 from runtime.events import (
     BudgetExhausted,
@@ -39,7 +40,6 @@ from runtime.redact import Redactor
 from runtime.report import (
     EvidenceIndex,
     ReportFormatError,
-    Status,
     parse_draft,
     read_draft,
     runtime_report,
@@ -111,26 +111,17 @@ class PatchDecision:
 
 
 class MissionClosed(Exception):
-    """Raised to end a mission; carries the closure as data."""
+    """Raised to end a mission; carries its closure and the report the runtime stands behind."""
 
     def __init__(
         self,
-        status: Status | str,
-        reason: str,
-        *,
-        closed_by: str = "runtime",
-        detail: str = "",
-        report: dict[str, Any] | None = None,
-        downgrades: list[str] | None = None,
+        closure: Closure,
+        report: dict[str, Any],
         unresolved_refs: list[str] | None = None,
     ):
-        super().__init__(f"{status}: {reason}")
-        self.status = str(status)
-        self.reason = reason
-        self.closed_by = closed_by
-        self.detail = detail
-        self.report = report or {}
-        self.downgrades = downgrades or []
+        super().__init__(f"{closure.status}: {closure.reason}")
+        self.closure = closure
+        self.report = report
         self.unresolved_refs = unresolved_refs or []
 
 
@@ -249,12 +240,12 @@ class MissionLoop:
             closed = self._runtime_closure(
                 Status.FAILED,
                 *(
-                    ("interrupted", "the bridge stopped mid-mission; mission interrupted")
+                    (Reason.INTERRUPTED, "the bridge stopped mid-mission; mission interrupted")
                     if self.interrupted
-                    else ("client_disconnected", "the client went away; mission cancelled")
+                    else (Reason.CLIENT_DISCONNECTED, "the client went away; mission cancelled")
                 ),
             )
-            closed.closed_by = "bridge"
+            closed.closure.closed_by = "bridge"
             self._close(closed)
             raise
 
@@ -281,7 +272,9 @@ class MissionLoop:
         if turns >= mission.max_model_calls:
             self._exhausted("max_model_calls", mission.max_model_calls, turns)
             raise self._runtime_closure(
-                Status.PARTIAL, "budget_exhausted", "the model-call budget ran out before a report"
+                Status.PARTIAL,
+                Reason.BUDGET_EXHAUSTED,
+                "the model-call budget ran out before a report",
             )
         used = record.budgets_used
         if turns == mission.max_model_calls - 1:
@@ -331,7 +324,7 @@ class MissionLoop:
                 if repaired:
                     raise self._runtime_closure(
                         Status.FAILED,
-                        "action_parse_failed",
+                        Reason.ACTION_PARSE_FAILED,
                         f"the model's answer was invalid twice: {error}",
                     ) from None
                 repaired = True
@@ -363,7 +356,7 @@ class MissionLoop:
                 self.mission.time_budget_seconds,
             )
             raise self._runtime_closure(
-                Status.PARTIAL, "deadline_reached", "the mission's time budget ran out"
+                Status.PARTIAL, Reason.DEADLINE_REACHED, "the mission's time budget ran out"
             )
         schema = action_schema(
             {} if closing_only else self.tool_specs,
@@ -393,14 +386,16 @@ class MissionLoop:
             )
             raise self._runtime_closure(
                 Status.PARTIAL,
-                "deadline_reached",
+                Reason.DEADLINE_REACHED,
                 "the model did not answer within the time budget",
             ) from None
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the client's errors carry the provider's reason
             raise self._runtime_closure(
-                Status.FAILED, "model_call_failed", self.journal.redactor.redact(str(error)).text
+                Status.FAILED,
+                Reason.MODEL_CALL_FAILED,
+                self.journal.redactor.redact(str(error)).text,
             ) from None
         return result.content or ""
 
@@ -438,21 +433,20 @@ class MissionLoop:
             cap = denied
         evidence = EvidenceIndex.of(self.record)
         validated = validate_report(draft, evidence, self.mission, status_cap=cap)
-        return MissionClosed(
+        closure = Closure(
             validated.status,
             _closure_reason(forced),
             closed_by="model",
             detail="; ".join(validated.downgrades),
-            report=validated.report,
             downgrades=validated.downgrades,
-            unresolved_refs=validated.unresolved_refs,
         )
+        return MissionClosed(closure, validated.report, validated.unresolved_refs)
 
     async def _propose_patch(self, action: Action, forced: str | None) -> None:
         if self.patch_step is None:
             raise self._runtime_closure(
                 Status.FAILED,
-                "patch_pipeline_unavailable",
+                Reason.PATCH_PIPELINE_UNAVAILABLE,
                 "this runtime has no patch pipeline configured",
             )
         self.patch_round += 1
@@ -473,16 +467,17 @@ class MissionLoop:
             **decision.extra_report,
         }
         closed.report["investigation_status"] = closed.report["status"]
-        closed.report["status"] = closed.status = decision.status
-        closed.reason = _patch_reason(decision.status)
-        closed.closed_by = "runtime"
-        closed.detail = "; ".join([*decision.reasons, *closed.downgrades])
+        closure = closed.closure
+        closed.report["status"] = closure.status = decision.status
+        closure.reason = PATCH_REASONS.get(decision.status, Reason.PATCH_FAILED)
+        closure.closed_by = "runtime"
+        closure.detail = "; ".join([*decision.reasons, *closure.downgrades])
         raise closed
 
     def _exhausted(self, budget: str, limit: float, used: float) -> None:
         self.journal.add(BudgetExhausted(budget=budget, limit=limit, used=used))
 
-    def _runtime_closure(self, status: Status, reason: str, why: str) -> MissionClosed:
+    def _runtime_closure(self, status: Status, reason: Reason, why: str) -> MissionClosed:
         evidence = EvidenceIndex.of(self.record)
         recovering = recoverable(self.mission, reason, evidence)
         if recovering:
@@ -494,7 +489,7 @@ class MissionLoop:
         report = runtime_report(self.mission, evidence, status, why)
         if recovering:
             report = recovery_report(report, evidence)
-        return MissionClosed(status, reason, detail=why, report=report, downgrades=[why])
+        return MissionClosed(Closure(status, reason, detail=why, downgrades=[why]), report)
 
     async def _finalize(self, closed: MissionClosed) -> LoopResult:
         report = self._close(closed)
@@ -514,29 +509,24 @@ class MissionLoop:
 
     def _close(self, closed: MissionClosed) -> dict[str, Any]:
         """Record the report the runtime stands behind, then close the log."""
-        report = dict(closed.report)
-        report["closure"] = {
-            "closed_by": closed.closed_by,
-            "reason": closed.reason,
-            "detail": closed.detail[:2000],
-            "downgrades": closed.downgrades,
-        }
+        closure = closed.closure
+        report = dict(closed.report, closure=closure.for_report())
         self.journal.add(
             ReportValidated(
-                status=closed.status,
+                status=closure.status,
                 report=report,
-                downgrades=closed.downgrades,
+                downgrades=closure.downgrades,
                 unresolved_refs=closed.unresolved_refs,
             )
         )
         self.journal.add(
             MissionFinalized(
-                status=closed.status,
-                closure_reason=closed.reason,
-                closed_by=closed.closed_by,
-                detail=closed.detail[:2000],
+                status=closure.status,
+                closure_reason=closure.reason.value,
+                closed_by=closure.closed_by,
+                detail=closure.detail[:2000],
             ),
-            "bridge" if closed.closed_by == "bridge" else "runtime",
+            "bridge" if closure.closed_by == "bridge" else "runtime",
         )
         return report
 
@@ -569,13 +559,13 @@ def turn_max_tokens(schema: dict[str, Any], ceiling: int) -> int:
     return min(ceiling, chars // CHARS_PER_TOKEN + TOKEN_SLACK)
 
 
-def _closure_reason(forced: str | None) -> str:
+def _closure_reason(forced: str | None) -> Reason:
     """Why a closing turn happened: the model chose it, a budget ran out, or a stop condition."""
     if forced is None:
-        return "valid_report"
+        return Reason.VALID_REPORT
     if forced == StopCondition.DEADLINE_REACHED.value:
-        return "deadline_reached"
-    return "budget_exhausted" if forced in BUDGETS else f"stop_condition_{forced}"
+        return Reason.DEADLINE_REACHED
+    return Reason.BUDGET_EXHAUSTED if forced in BUDGETS else Reason(f"stop_condition_{forced}")
 
 
 def _turns(record: RunRecord) -> int:
@@ -616,13 +606,3 @@ def _patch_draft() -> dict[str, Any]:
         "findings": [],
         "caveats": ["the model proposed a patch without a report"],
     }
-
-
-def _patch_reason(status: str) -> str:
-    return {
-        "VALIDATED": "patch_validated",
-        "VERIFIED": "patch_verified",
-        "VERIFICATION_FAILED": "verification_failed",
-        "REJECTED": "patch_rejected",
-        "ESCALATE": "patch_escalated",
-    }.get(status, "patch_failed")

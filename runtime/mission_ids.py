@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.closure import UNDELIVERED
 from runtime.eventlog import EventLogError, load_events, run_log_path
 from runtime.projections import RUN_RECORD, mission_dir, read_stamp
 from runtime.record import reduce
 
 # Closures that mean the answer was never handed to anyone, or the mission was cut off
 # (interrupted: its process died, or the bridge was stopped): running again is no duplicate.
-UNDELIVERED_REASONS = frozenset({"client_disconnected", "interrupted"})
 
 
 class Reuse(enum.Enum):
@@ -87,7 +87,7 @@ def judge(prior: PriorRun | None, mission: dict[str, Any], alias: str) -> Reuse:
         return Reuse.RUN
     if prior.unreadable is not None:
         return Reuse.REFUSE
-    if prior.finalized_at is None or prior.closure_reason in UNDELIVERED_REASONS:
+    if prior.finalized_at is None or prior.closure_reason in UNDELIVERED:
         return Reuse.RUN
     if prior.mission == mission and prior.alias == alias and prior.report is not None:
         return Reuse.REPLAY

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from runtime.closure import Closure, Reason
 from runtime.eventlog import (
     LOG_NAME,
     RUNS_DIR,
@@ -37,7 +38,6 @@ from runtime.projections import project_log
 from runtime.record import RunRecord, reduce
 
 __all__ = [
-    "INTERRUPTED",
     "OWNER_SUFFIX",
     "RecoveredRun",
     "RunBusy",
@@ -49,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger("runtime.recovery")
 
-INTERRUPTED = "interrupted"
 OWNER_SUFFIX = ".owner"
 _FINALIZED_MARK = b'"event_type":"MissionFinalized"'
 # MissionFinalized is followed by a handful of ProjectionWritten events (and perhaps a
@@ -162,7 +161,7 @@ def interrupted_report(record: RunRecord, why: str, closed_by: str) -> dict[str,
         "uncertainties": [why],
         "caveats": ["the mission was interrupted; this report was written by the runtime"],
         "escalation_recommendation": "Run the mission again.",
-        "closure": {"closed_by": closed_by, "reason": INTERRUPTED, "detail": why, "downgrades": []},
+        "closure": Closure("FAILED", Reason.INTERRUPTED, closed_by, why).for_report(),
     }
 
 
@@ -192,7 +191,10 @@ def _recover_one(project_root: Path, log_path: Path, closed_by: Closer) -> Recov
             event_log.append(ReportValidated(status="FAILED", report=report), closed_by)
             event_log.append(
                 MissionFinalized(
-                    status="FAILED", closure_reason=INTERRUPTED, closed_by=closed_by, detail=why
+                    status="FAILED",
+                    closure_reason=Reason.INTERRUPTED.value,
+                    closed_by=closed_by,
+                    detail=why,
                 ),
                 closed_by,
             )

@@ -13,10 +13,11 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtime.closure import Status
 from runtime.grounding import cited_lines, finding_problem
 from runtime.mission import (
     MissionV1,
@@ -34,13 +35,6 @@ from runtime.record import RunRecord
 REPORT_SCHEMA = "managed_investigation_report.v1"
 FILE_REF = re.compile(r"^file:(?P<path>[^#\s]+)#L(?P<start>\d+)(?:-L?(?P<end>\d+))?$")
 EVENT_REF = re.compile(r"^event:(?P<seq>\d+)$")
-
-
-class Status(StrEnum):
-    COMPLETE = "COMPLETE"
-    PARTIAL = "PARTIAL"
-    ESCALATE = "ESCALATE"
-    FAILED = "FAILED"
 
 
 class Confidence(StrEnum):
@@ -313,13 +307,6 @@ class EvidenceIndex:
             ]
             return bool(texts), path, texts
         return False, None, []
-
-
-@dataclass(frozen=True)
-class Closure:
-    closed_by: Literal["runtime", "model", "bridge", "cli"]
-    reason: str
-    downgrades: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

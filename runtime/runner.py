@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.answer import render_answer
+from runtime.closure import Reason, Status
 from runtime.commentary import CommentaryDelivery
 from runtime.eventlog import MissionEventLog, new_run_id, run_log_path
 from runtime.events import MissionInterrupted, ModelCalled
@@ -25,15 +26,12 @@ from runtime.projections import mission_dir, project_log
 from runtime.recovery import own_run
 from runtime.redact import Redactor
 from runtime.registry import Profile, Resolution
-from runtime.report import Status
 from runtime.scorecard import check_earned, record_mission
 from runtime.settings import Settings
 from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
 from runtime.upstream import UpstreamClient, Usage
 
 logger = logging.getLogger("runtime.runner")
-
-CRASHED = "runtime_crashed"  # the closure reason of a mission the loop could not close
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
     """
     logger.error("mission %s: runtime fault", loop.mission.mission_id, exc_info=error)
     why = loop.journal.redactor.redact(f"runtime fault: {type(error).__name__}: {error}").text
-    closed = loop._runtime_closure(Status.FAILED, CRASHED, why)
+    closed = loop._runtime_closure(Status.FAILED, Reason.RUNTIME_CRASHED, why)
     report = loop._close(closed)
     try:  # the commentary sink may be what broke; the closing lines are in the log either way
         await loop._flush()

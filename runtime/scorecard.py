@@ -25,6 +25,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.atomic import atomic_write_text
+from runtime.closure import NOT_THE_MODELS_DOING
 from runtime.eventlog import RUNS_DIR, EventLogError, check_plain_name, load_events
 from runtime.record import RunRecord, reduce
 from runtime.registry import AdmissionError, Resolution
@@ -32,7 +33,6 @@ from runtime.usage import mission_usage
 
 SCORECARDS_DIR = Path(".codex-oss") / "scorecards"
 # Closures that say nothing of the model: the client left, the process died, the runtime broke.
-NOT_THE_MODELS_DOING = frozenset({"client_disconnected", "interrupted", "runtime_crashed"})
 MIN_MISSIONS = 5
 MIN_PRECISION = 0.5
 MAX_FAILED_SHARE = 0.8

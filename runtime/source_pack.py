@@ -12,20 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.closure import SYNTHESIS_FAILED, Status
 from runtime.mission import MissionV1, Tier
-from runtime.report import EvidenceIndex, ObservedRange, Status
+from runtime.report import EvidenceIndex, ObservedRange
 
 SYNTHESIS_STATUS = "SOURCE_PACK_RECOVERY"
-# Closures where the model's synthesis is what failed; the evidence before it still stands.
-RECOVERABLE_REASONS = frozenset(
-    {
-        "action_parse_failed",
-        "model_call_failed",
-        "budget_exhausted",
-        "deadline_reached",
-        "duplicate_action",
-    }
-)
 READ_ONLY_TIERS = frozenset({Tier.A2, Tier.A3})
 MAX_SOURCES = 8
 EXCERPT_LINES = 12
@@ -36,7 +27,7 @@ def recoverable(mission: MissionV1, reason: str, evidence: EvidenceIndex) -> boo
     """Whether a closure for ``reason`` should be a source-pack recovery report."""
     return (
         mission.tier in READ_ONLY_TIERS
-        and reason in RECOVERABLE_REASONS
+        and reason in SYNTHESIS_FAILED
         and any(seen.text.strip() for seen in evidence.observations.values())
     )
 
