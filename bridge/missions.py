@@ -223,7 +223,8 @@ def _earlier_answer(
 def _bridge_failure(project_root: Path, compiled: CompiledMission, why: str) -> MissionOutcome:
     """A FAILED answer the bridge writes when the runtime could not close the mission itself."""
     from runtime.closure import Closure, Reason, Status
-    from runtime.report import EvidenceIndex, runtime_report
+    from runtime.evidence import EvidenceIndex
+    from runtime.report import runtime_report
 
     report = runtime_report(
         compiled.mission, EvidenceIndex(), Status.FAILED, f"runtime fault: {why}"

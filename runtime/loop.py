@@ -33,12 +33,12 @@ from runtime.events import (
     ToolCallRequested,
     ToolObserved,
 )
+from runtime.evidence import EvidenceIndex
 from runtime.mission import PATCH_TIERS, Clamp, MissionV1, StopCondition
 from runtime.policy import BLOCKED_REASON_CODES
 from runtime.record import Fold, RunRecord
 from runtime.redact import Redactor
 from runtime.report import (
-    EvidenceIndex,
     ReportFormatError,
     parse_draft,
     read_draft,

@@ -20,7 +20,7 @@ from runtime.grounding import distinctive_terms, quoted_text
 from runtime.mission import MissionV1
 
 if TYPE_CHECKING:  # report.py imports this module
-    from runtime.report import EvidenceIndex
+    from runtime.evidence import EvidenceIndex
 
 MAX_DERIVED = 6
 _SENTENCE_END = re.compile(r"(?<=[?.!;:])\s+|\n+")

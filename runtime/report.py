@@ -9,16 +9,15 @@ the status, and a required output counts as stated when its key is there, even a
 from __future__ import annotations
 
 import json
-import posixpath
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.closure import Status
-from runtime.grounding import cited_lines, finding_problem
+from runtime.evidence import EvidenceIndex
+from runtime.grounding import finding_problem
 from runtime.mission import (
     MissionV1,
     Mode,
@@ -29,12 +28,8 @@ from runtime.mission import (
 )
 from runtime.model_keys import canonical_keys
 from runtime.obligations import answer_graph, unanswered
-from runtime.policy import BLOCKED_REASON_CODES
-from runtime.record import RunRecord
 
 REPORT_SCHEMA = "managed_investigation_report.v1"
-FILE_REF = re.compile(r"^file:(?P<path>[^#\s]+)#L(?P<start>\d+)(?:-L?(?P<end>\d+))?$")
-EVENT_REF = re.compile(r"^event:(?P<seq>\d+)$")
 
 
 class Confidence(StrEnum):
@@ -236,77 +231,6 @@ def _as_list(value: Any) -> Any:
     if isinstance(value, str):
         return [value] if value.strip() else []
     return value
-
-
-@dataclass(frozen=True)
-class ObservedRange:
-    """What one ToolObserved event returned: a file, the lines it showed and their text."""
-
-    seq: int
-    tool_name: str
-    path: str | None
-    start_line: int | None
-    end_line: int | None
-    text: str = ""  # the output as the model was shown it (redacted, capped)
-
-
-@dataclass
-class EvidenceIndex:
-    """Everything report validation needs from the log, as its RunRecord holds it."""
-
-    observations: dict[int, ObservedRange] = field(default_factory=dict)
-    denied_paths: set[str] = field(default_factory=set)
-    blocked_paths: set[str] = field(default_factory=set)  # denied for scope, not by mistake
-    files_read: list[str] = field(default_factory=list)
-    commands_run: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, record: RunRecord) -> EvidenceIndex:
-        """The evidence ``record`` holds, indexed for validation (a view, not a second fold)."""
-        index = cls(files_read=list(record.files_inspected))
-        for seq, seen in record.evidence.items():
-            index.observations[seq] = ObservedRange(
-                seq, seen.tool_name, seen.path, seen.start_line, seen.end_line, seen.text
-            )
-            index.commands_run.append(seen.command)
-        for denial in record.denials:
-            path = denial.arguments.get("path")
-            if isinstance(path, str):
-                index.denied_paths.add(path.removeprefix("./"))
-                if denial.reason_code in BLOCKED_REASON_CODES:
-                    index.blocked_paths.add(posixpath.normpath(path))
-        return index
-
-    def resolves(self, ref: str) -> tuple[bool, str | None]:
-        """Whether ``ref`` points at something recorded; the path it names, if any."""
-        ok, path, _ = self._lookup(ref)
-        return ok, path
-
-    def cited_texts(self, ref: str) -> list[str]:
-        """The text ``ref`` points at, as the model was shown it (line numbers removed)."""
-        return self._lookup(ref)[2]
-
-    def _lookup(self, ref: str) -> tuple[bool, str | None, list[str]]:
-        if match := EVENT_REF.match(ref):
-            seen = self.observations.get(int(match["seq"]))
-            return seen is not None, None, [cited_lines(seen.text)] if seen else []
-        if match := FILE_REF.match(ref):
-            path = match["path"].removeprefix("./")
-            start = int(match["start"])
-            end = int(match["end"] or start)
-            if end < start:
-                return False, path, []
-            texts = [
-                cited_lines(seen.text, start, end)
-                for seen in self.observations.values()
-                if seen.path == path
-                and seen.start_line is not None
-                and seen.end_line is not None
-                and seen.start_line <= start
-                and end <= seen.end_line
-            ]
-            return bool(texts), path, texts
-        return False, None, []
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.closure import SYNTHESIS_FAILED, Status
+from runtime.evidence import EvidenceIndex, ObservedRange
 from runtime.mission import MissionV1, Tier
-from runtime.report import EvidenceIndex, ObservedRange
 
 SYNTHESIS_STATUS = "SOURCE_PACK_RECOVERY"
 READ_ONLY_TIERS = frozenset({Tier.A2, Tier.A3})

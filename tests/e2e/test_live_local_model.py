@@ -25,6 +25,7 @@ from bridge.demo import DemoOptions, run_demo
 from pytest_opencode_bridge.harness import make_git_project
 from runtime.actions import ActionParseError, parse_action
 from runtime.eventlog import load_events, verify_log
+from runtime.evidence import EvidenceIndex, ObservedRange
 from runtime.local_model import (
     PID_FILE,
     LocalModelStatus,
@@ -34,7 +35,6 @@ from runtime.local_model import (
 )
 from runtime.mission import is_within
 from runtime.processes import free_port
-from runtime.report import EvidenceIndex, ObservedRange
 from runtime.settings import Settings
 from tests.needs import need_local_model
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.evidence import EvidenceIndex, ObservedRange
 from runtime.mission import MissionContractError, Mode, Tier, compile_mission, template
 from runtime.obligations import answer_graph, questions_of, unanswered
-from runtime.report import EvidenceIndex, ObservedRange
 
 OBJECTIVE = "Where is the retry limit configured? Which module calls the retry loop?"
 

@@ -1,11 +1,10 @@
 import pytest
 
+from runtime.closure import Status
+from runtime.evidence import EvidenceIndex, ObservedRange
 from runtime.mission import RiskTier, Tier, compile_mission, template
 from runtime.report import (
-    EvidenceIndex,
-    ObservedRange,
     ReportFormatError,
-    Status,
     parse_draft,
     read_draft,
     validate_report,
