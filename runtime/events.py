@@ -260,10 +260,6 @@ class Event(BaseModel):
             raise ValueError(f"unknown event type {value!r}")
         return value
 
-    def typed_payload(self) -> Payload:
-        """The payload as its strict model."""
-        return PAYLOAD_TYPES[self.event_type].model_validate(self.payload)
-
     def body(self) -> dict[str, Any]:
         """The event as a dict without ``event_hash``: what the hash covers."""
         data = self.model_dump()

@@ -211,26 +211,10 @@ class RunRecord(_Frozen):
     projections: tuple[ProjectionEntry, ...] = ()
 
 
-# What the draft keeps as plain values; the rest are containers it rebuilds on freeze.
-_SCALARS = tuple(
-    name
-    for name in RunRecord.model_fields
-    if name
-    not in {
-        "model_calls",
-        "budgets_used",
-        "implementation",
-        "tool_calls",
-        "evidence",
-        "files_inspected",
-        "clamps",
-        "actions",
-        "denials",
-        "budget_exhaustions",
-        "commentary",
-        "projections",
-    }
-)
+# The record's fields the draft keeps as they are; it rebuilds the others (containers) on freeze.
+_LISTS = ("clamps", "actions", "denials", "budget_exhaustions", "commentary", "projections")
+_NESTED = ("model_calls", "budgets_used", "implementation", "tool_calls", "evidence")
+_SCALARS = tuple(set(RunRecord.model_fields) - {*_LISTS, *_NESTED, "files_inspected"})
 
 
 def reduce(events: Iterable[Event]) -> RunRecord:
@@ -283,8 +267,6 @@ class _Draft:
     containers, never the entries, so reading the record mid-run stays cheap.
     """
 
-    _LISTS = ("clamps", "actions", "denials", "budget_exhaustions", "commentary", "projections")
-
     def __init__(self, record: RunRecord) -> None:
         self.fields: dict[str, Any] = {name: getattr(record, name) for name in _SCALARS}
         self.model_calls = record.model_calls.model_dump()
@@ -294,7 +276,7 @@ class _Draft:
         self.tool_calls = {entry.call_id: entry for entry in record.tool_calls}
         self.evidence = dict(record.evidence)
         self.lists: dict[str, list[Any]] = {
-            name: list(getattr(record, name)) for name in self._LISTS
+            name: list(getattr(record, name)) for name in _LISTS
         }
         # Insertion-ordered sets.
         self.files = dict.fromkeys(record.files_inspected)
