@@ -194,7 +194,7 @@ def _evidence_tool(project: Path, name: str, arguments: dict[str, Any]) -> types
 
 
 def _patch_tool(project: Path, name: str, mission_id: str, dry_run: bool) -> types.CallToolResult:
-    from runtime.patches.promote import PromotionRefused, promote, rollback
+    from runtime.patches.promotion import PromotionRefused, promote, rollback
 
     try:
         if name == PROMOTE_PATCH:

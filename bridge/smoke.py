@@ -35,6 +35,7 @@ from bridge.demo import MissionAnswer, MissionStreamError, stream_mission
 from bridge.scripting import final_action, make_git_project, tool_action
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
+from runtime.patches.status import PatchStatus
 from runtime.processes import free_port
 from runtime.registry import LOCAL_MODEL_ID
 
@@ -405,7 +406,7 @@ def _patch_mission(run: _Run) -> str:
         raise _Failed(str(exc)) from None
     run.answers[PATCH_MISSION_ID] = answer
     report = answer.report or {}
-    _expect(report.get("status") == "VERIFIED", f"the patch ended {report.get('status')}")
+    _expect(report.get("status") == PatchStatus.VERIFIED, f"the patch ended {report.get('status')}")
     artifacts = run.project / ".codex-oss" / "missions" / PATCH_MISSION_ID
     for name in ("patch.diff", "rollback.diff", "review_packet.json", "report.json"):
         _expect((artifacts / name).is_file(), f"{name} is missing")

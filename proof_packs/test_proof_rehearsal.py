@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pytest_opencode_bridge.harness import final_action, handoff_text
-from runtime.patches.promote import PromotionRefused, promote
+from runtime.patches.promotion import PromotionRefused, promote
 
 pytestmark = pytest.mark.claim("a6-rehearsal-only")
 

@@ -31,6 +31,7 @@ from typing import Any
 from syrupy.extensions.amber import AmberSnapshotExtension
 
 from pytest_opencode_bridge.harness import MissionRunner, make_git_project
+from runtime.patches.status import PatchStatus
 
 __all__ = [
     "CANARY_SCHEMA",
@@ -49,7 +50,7 @@ CANARY_SCHEMA = "canary.v1"
 PYTHON_PLACEHOLDER = "{python}"
 PROJECT_PLACEHOLDER = "{project}"
 DURATION_PLACEHOLDER = "{duration}"
-PROMOTED_STATUS = "VERIFIED"
+PROMOTED_STATUS = PatchStatus.VERIFIED
 
 # Keys whose values change from one replay to the next (ids, clocks, latencies, hashes over
 # those, command output with timings and install paths) or with every added event (seq).

@@ -7,31 +7,18 @@ all of it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from runtime.lazy import lazy_exports
 
-_EXPORTS = {
-    "MissionV1": "runtime.mission",
-    "compile_mission": "runtime.mission",
-    "MissionContractError": "runtime.mission",
-    "HandoffError": "runtime.handoff",
-    "run_mission": "runtime.runner",
-    "MissionOutcome": "runtime.runner",
-    "MissionEventLog": "runtime.eventlog",
-    "verify_log": "runtime.eventlog",
-    "load_events": "runtime.eventlog",
-    "RunRecord": "runtime.record",
-    "reduce": "runtime.record",
-    "ModelRegistry": "runtime.registry",
-    "UpstreamClient": "runtime.upstream",
-    "Settings": "runtime.settings",
-    "load_settings": "runtime.settings",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "runtime.mission": ("MissionV1", "compile_mission", "MissionContractError"),
+        "runtime.handoff": ("HandoffError",),
+        "runtime.runner": ("run_mission", "MissionOutcome"),
+        "runtime.eventlog": ("MissionEventLog", "verify_log", "load_events"),
+        "runtime.record": ("RunRecord", "reduce"),
+        "runtime.registry": ("ModelRegistry",),
+        "runtime.upstream": ("UpstreamClient",),
+        "runtime.settings": ("Settings", "load_settings"),
+    },
+)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runtime.patches.status import PatchStatus
+
 
 class Status(StrEnum):
     """A report's verdict (a patch mission closes with its patch status instead)."""
@@ -81,11 +83,11 @@ SYNTHESIS_FAILED = frozenset(
 )
 # The closing status of a patch mission, by the patch status it ended with.
 PATCH_REASONS: dict[str, Reason] = {
-    "VALIDATED": Reason.PATCH_VALIDATED,
-    "VERIFIED": Reason.PATCH_VERIFIED,
-    "VERIFICATION_FAILED": Reason.VERIFICATION_FAILED,
-    "REJECTED": Reason.PATCH_REJECTED,
-    "ESCALATE": Reason.PATCH_ESCALATED,
+    PatchStatus.VALIDATED: Reason.PATCH_VALIDATED,
+    PatchStatus.VERIFIED: Reason.PATCH_VERIFIED,
+    PatchStatus.VERIFICATION_FAILED: Reason.VERIFICATION_FAILED,
+    PatchStatus.REJECTED: Reason.PATCH_REJECTED,
+    PatchStatus.ESCALATE: Reason.PATCH_ESCALATED,
 }
 
 

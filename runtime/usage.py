@@ -22,12 +22,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from runtime.answer import render_answer
+from runtime.closure import Status
+from runtime.patches.status import PASSED
 from runtime.record import RunRecord
 
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code under GPT tokenizers
 TOKENS_PER_TOOL_TURN = 60  # a tool call and its framing in a GPT agent's transcript
 GOOD_RATIO = 2.0
-USABLE = frozenset({"COMPLETE", "VERIFIED", "VALIDATED"})
+USABLE = frozenset({Status.COMPLETE, *PASSED})
 DelegationValue = Literal["good", "marginal", "poor"]
 
 

@@ -10,7 +10,6 @@ import click
 
 from bridge.cli.options import project_option
 
-STATUS_EXIT = {"COMPLETE": 0, "VALIDATED": 0, "VERIFIED": 0}
 HARD_STOP_GRACE = 30  # seconds past --timeout before the command cancels the mission itself
 
 
@@ -35,8 +34,10 @@ def run_command(handoff_file, alias: str, project: Path, timeout: int | None, as
     honest status, 2 for a bad handoff or alias, 3 when --timeout passed without an answer.
     """
     from runtime.admission import admit
+    from runtime.closure import Status
     from runtime.handoff import HandoffError
     from runtime.mission import MissionContractError
+    from runtime.patches.status import PASSED
     from runtime.registry import AdmissionError, ModelRegistry
     from runtime.settings import load_settings
 
@@ -66,7 +67,7 @@ def run_command(handoff_file, alias: str, project: Path, timeout: int | None, as
     else:
         click.echo(outcome.final_text)
         click.echo(f"\nartifacts: {outcome.artifacts}\nrun log: run {outcome.run_id}")
-    raise SystemExit(STATUS_EXIT.get(outcome.status, 1))
+    raise SystemExit(0 if outcome.status in {Status.COMPLETE, *PASSED} else 1)
 
 
 def _with_time_cap(text: str, seconds: int) -> str:

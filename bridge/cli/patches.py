@@ -35,8 +35,8 @@ def promote(
     its files still have the bytes it was verified against, and it applies without conflict.
     An A6 rehearsal is never promoted.
     """
-    from runtime.patches.promote import PromotionRefused
-    from runtime.patches.promote import promote as run_promote
+    from runtime.patches.promotion import PromotionRefused
+    from runtime.patches.promotion import promote as run_promote
 
     try:
         result = run_promote(
@@ -62,8 +62,8 @@ def rollback(mission_id: str, project: Path, dry_run: bool) -> None:
 
     Refuses (exit 1) unless the files are exactly as promotion left them.
     """
-    from runtime.patches.promote import PromotionRefused
-    from runtime.patches.promote import rollback as run_rollback
+    from runtime.patches.promotion import PromotionRefused
+    from runtime.patches.promotion import rollback as run_rollback
 
     try:
         result = run_rollback(project, mission_id, dry_run=dry_run)

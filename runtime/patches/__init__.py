@@ -3,24 +3,22 @@
 The mission loop calls :class:`PatchPipeline` (or :func:`run_patch_step`) for a
 ``propose_patch`` action; ``codex-oss promote`` / ``rollback`` call :func:`promote` and
 :func:`rollback`. Everything else in this package is an implementation detail.
+
+The names are imported on first use: ``runtime.patches.status`` is imported by the loop, the
+usage score and the CLI, and must not load the pipeline (nor cycle through the projections).
 """
 
-from runtime.patches.intent import IntentError, PatchIntentV1, parse_intent
-from runtime.patches.pipeline import PatchOutcome, PatchPipeline, run_patch_step
-from runtime.patches.promote import PromotionRefused, patch_record, promote, rollback
-from runtime.patches.review import build_review_packet, render_markdown
+from __future__ import annotations
 
-__all__ = [
-    "IntentError",
-    "PatchIntentV1",
-    "PatchOutcome",
-    "PatchPipeline",
-    "PromotionRefused",
-    "build_review_packet",
-    "parse_intent",
-    "patch_record",
-    "promote",
-    "render_markdown",
-    "rollback",
-    "run_patch_step",
-]
+from runtime.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "runtime.patches.intent": ("IntentError", "PatchIntentV1", "parse_intent"),
+        "runtime.patches.pipeline": ("PatchOutcome", "PatchPipeline", "run_patch_step"),
+        "runtime.patches.promotion": ("PromotionRefused", "patch_record", "promote", "rollback"),
+        "runtime.patches.review": ("build_review_packet", "render_markdown"),
+        "runtime.patches.status": ("PatchStatus",),
+    },
+)

@@ -43,6 +43,7 @@ from runtime.patches.review import (
     build_review_packet,
     render_markdown,
 )
+from runtime.patches.status import PatchStatus
 from runtime.patches.validate import Validation, differing, run_git, validate_intent
 from runtime.patches.verify import (
     allowed_commands,
@@ -59,13 +60,6 @@ PATCH_FILE = "patch.diff"
 ROLLBACK_FILE = "rollback.diff"
 PACKET_FILE = "review_packet.json"
 
-VALIDATED = "VALIDATED"
-VERIFIED = "VERIFIED"
-VERIFICATION_FAILED = "VERIFICATION_FAILED"
-REJECTED = "REJECTED"
-ESCALATE = "ESCALATE"
-FAILED = "FAILED"
-
 
 @dataclass
 class PatchOutcome:
@@ -75,7 +69,7 @@ class PatchOutcome:
     when the model may fix the reasons in one repair round.
     """
 
-    status: str
+    status: PatchStatus
     reasons: list[str]
     events: list[Event] = field(default_factory=list)
     repairable: bool = False
@@ -115,7 +109,7 @@ async def run_patch_step(
     step = _Step(project_root.resolve(), mission, redactor, append, keep_worktree)
     packet = PacketInput(
         mission=mission,
-        status=FAILED,
+        status=PatchStatus.FAILED,
         reasons=[],
         report=report,
         evidence_refs=list(evidence_refs),
@@ -126,7 +120,7 @@ async def run_patch_step(
     except (WorktreeError, OSError, subprocess.SubprocessError, git.GitCommandError) as exc:
         # The runtime could not finish (no HEAD, disk full, git missing): an honest FAILED.
         reason = redactor.redact(f"runtime_error: {exc}").text
-        return step.finish(FAILED, [reason], packet)
+        return step.finish(PatchStatus.FAILED, [reason], packet)
 
 
 @dataclass
@@ -155,7 +149,7 @@ class _Step:
         except IntentError as exc:
             reasons = [self._clean(f"invalid_intent: {error}") for error in exc.errors]
             self.record(PatchValidated(ok=False, reasons=reasons))
-            return self.finish(REJECTED, reasons, packet, repairable=round == 1)
+            return self.finish(PatchStatus.REJECTED, reasons, packet, repairable=round == 1)
         packet.intent = intent
         validation = await asyncio.to_thread(
             validate_intent, self.project_root, self.mission, intent, self.redactor
@@ -163,8 +157,8 @@ class _Step:
         self._record_validation(validation)
         reasons = [self._clean(r) for r in validation.reasons]
         if not validation.ok or validation.built is None:
-            status = ESCALATE if validation.escalate else REJECTED
-            repairable = status == REJECTED and round == 1
+            status = PatchStatus.ESCALATE if validation.escalate else PatchStatus.REJECTED
+            repairable = status == PatchStatus.REJECTED and round == 1
             return self.finish(status, reasons, packet, repairable=repairable)
         built = validation.built
         self.diff, self.rollback_diff = built.diff, built.rollback_diff
@@ -176,14 +170,14 @@ class _Step:
         if self.mission.tier is Tier.A4:
             self._record_rollback(packet)
             packet.caveats.append("A4: the patch was validated, not applied or run")
-            return self.finish(VALIDATED, [], packet)
+            return self.finish(PatchStatus.VALIDATED, [], packet)
         if not allowed_commands(self.mission):
             self._record_rollback(packet)
             reason = (
                 "no_verification_commands: the mission allowlists no verification command, "
                 "so the patch cannot be verified; a human must test it"
             )
-            return self.finish(ESCALATE, [reason], packet)
+            return self.finish(PatchStatus.ESCALATE, [reason], packet)
         return await self._verify_in_isolation(validation, packet)
 
     async def _verify_in_isolation(
@@ -207,7 +201,7 @@ class _Step:
             if applied.returncode or wrong:
                 why = applied.stderr.strip() or f"unexpected content in {wrong}"
                 reason = self._clean(f"isolation_apply_failed: {why}")
-                return self.finish(FAILED, [reason], packet)
+                return self.finish(PatchStatus.FAILED, [reason], packet)
             packet.base_commit = worktree.base_commit
             self.record(
                 PatchAppliedInIsolation(
@@ -248,8 +242,8 @@ class _Step:
                     + ("timed out" if r.timed_out else f"exited {r.exit_code}")
                     for r in failed
                 ]
-                return self.finish(VERIFICATION_FAILED, reasons, packet)
-            return self.finish(VERIFIED, [], packet)
+                return self.finish(PatchStatus.VERIFICATION_FAILED, reasons, packet)
+            return self.finish(PatchStatus.VERIFIED, [], packet)
         finally:
             if not kept:
                 await asyncio.to_thread(remove_worktree, self.project_root, worktree.path)
@@ -291,7 +285,12 @@ class _Step:
         }
 
     def finish(
-        self, status: str, reasons: list[str], packet: PacketInput, *, repairable: bool = False
+        self,
+        status: PatchStatus,
+        reasons: list[str],
+        packet: PacketInput,
+        *,
+        repairable: bool = False,
     ) -> PatchOutcome:
         packet.status = status
         packet.reasons = reasons

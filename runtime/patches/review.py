@@ -13,6 +13,7 @@ from typing import Any
 
 from runtime.mission import MissionV1, Tier
 from runtime.patches.intent import PatchIntentV1
+from runtime.patches.status import PASSED, PatchStatus
 
 PACKET_SCHEMA_VERSION = "review_packet.v1"
 # Diffs up to this size go into the markdown inline; larger ones are referenced by file.
@@ -40,7 +41,7 @@ class PacketInput:
     """Everything the packet is made from; fields the step never reached stay empty."""
 
     mission: MissionV1
-    status: str
+    status: PatchStatus
     reasons: list[str]
     intent: PatchIntentV1 | None = None
     diff: str | None = None
@@ -241,9 +242,9 @@ def render_markdown(packet: dict[str, Any]) -> str:
             "A6 critical-path rehearsal: this patch shows what would change; "
             "`codex-oss promote` refuses it. A human applies such a change after review."
         )
-    elif packet["status"] in ("VERIFIED", "VALIDATED"):
+    elif packet["status"] in PASSED:
         # An A4 patch was never run; promoting it takes an explicit extra flag.
-        flag = " --allow-unverified" if packet["status"] == "VALIDATED" else ""
+        flag = " --allow-unverified" if packet["status"] == PatchStatus.VALIDATED else ""
         lines.append(
             f"Promote with `codex-oss promote {packet['mission_id']}{flag}` "
             f"(undo: `codex-oss rollback {packet['mission_id']}`)."

@@ -22,7 +22,7 @@ import pytest
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text
 from runtime.eventlog import load_events, verify_log
-from runtime.patches.promote import PromotionRefused, promote
+from runtime.patches.promotion import PromotionRefused, promote
 from runtime.patches.worktree import worktree_path
 from tests.patches.fixture_repo import PYTEST, good_intent, workspace_snapshot
 from tests.patches.test_missions_e2e import MISSION_ID, READ, propose

@@ -15,7 +15,7 @@ import pytest
 
 from runtime.eventlog import load_events, verify_log
 from runtime.mission import Tier
-from runtime.patches.promote import PromotionRefused, promote
+from runtime.patches.promotion import PromotionRefused, promote
 from runtime.patches.worktree import worktree_path
 from tests.patches.fixture_repo import PYTEST, good_intent, mission_of, workspace_snapshot
 

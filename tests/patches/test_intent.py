@@ -92,6 +92,7 @@ def test_the_package_exports_a_small_public_api():
         "PatchIntentV1",
         "PatchOutcome",
         "PatchPipeline",
+        "PatchStatus",
         "PromotionRefused",
         "build_review_packet",
         "parse_intent",

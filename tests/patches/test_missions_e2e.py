@@ -13,7 +13,7 @@ import pytest
 from pytest_opencode_bridge.harness import handoff_text, tool_action
 from runtime.canonical import sha256_hex
 from runtime.eventlog import verify_log
-from runtime.patches.promote import promote, rollback
+from runtime.patches.promotion import promote, rollback
 from tests.patches.fixture_repo import (
     BUGGY,
     FIX_NEW,

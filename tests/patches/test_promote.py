@@ -13,7 +13,7 @@ from runtime.eventlog import MissionEventLog, load_events, new_run_id
 from runtime.events import MissionAdmitted, ReportValidated, Route
 from runtime.mission import MissionV1, Tier
 from runtime.patches.pipeline import run_patch_step
-from runtime.patches.promote import PromotionRefused, patch_record, promote, rollback
+from runtime.patches.promotion import PromotionRefused, patch_record, promote, rollback
 from runtime.projections import check_drift, project_log
 from runtime.redact import Redactor
 from tests.patches.fixture_repo import (

@@ -23,6 +23,7 @@ from runtime.canonical import sha256_hex, tagged_sha256
 from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_events
 from runtime.events import Event, PatchPromoted, PatchRolledBack
 from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE
+from runtime.patches.status import PASSED, PatchStatus
 from runtime.patches.validate import run_git
 from runtime.projections import mission_dir, project_log
 
@@ -78,7 +79,9 @@ def patch_record(events: Sequence[Event]) -> PatchRecord:
                 applied, verifications = False, []
             case "PatchValidated":
                 if not payload["ok"]:
-                    record.status = "ESCALATE" if payload.get("escalate") else "REJECTED"
+                    record.status = (
+                        PatchStatus.ESCALATE if payload.get("escalate") else PatchStatus.REJECTED
+                    )
                     continue
                 record.status = "VALIDATING"
                 record.diff_sha256 = payload.get("diff_sha256")
@@ -119,13 +122,13 @@ def _closing_status(
     tier: str | None, applied: bool, verifications: list[dict[str, Any]], required: int
 ) -> str:
     if tier == "A4":
-        return "VALIDATED"
+        return PatchStatus.VALIDATED
     if not applied or required == 0:
-        return "ESCALATE" if required == 0 else "FAILED"
+        return PatchStatus.ESCALATE if required == 0 else PatchStatus.FAILED
     passed = [v for v in verifications if v["exit_code"] == 0 and not v.get("timed_out")]
     if len(verifications) == required and len(passed) == required:
-        return "VERIFIED"
-    return "VERIFICATION_FAILED"
+        return PatchStatus.VERIFIED
+    return PatchStatus.VERIFICATION_FAILED
 
 
 @dataclass
@@ -159,11 +162,11 @@ def promote(
         log_path, record = _latest_record(root, mission_id)
         if record.tier == "A6":
             raise PromotionRefused("rehearsal_only", REHEARSAL_REFUSAL)
-        accepted = {"VERIFIED", "VALIDATED"} if allow_unverified else {"VERIFIED"}
+        accepted = PASSED if allow_unverified else {PatchStatus.VERIFIED}
         if record.status not in accepted:
             hint = (
                 "; an A4 patch was never run: add --allow-unverified to promote it anyway"
-                if record.status == "VALIDATED"
+                if record.status == PatchStatus.VALIDATED
                 else ""
             )
             raise PromotionRefused(
