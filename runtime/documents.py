@@ -16,6 +16,7 @@ from typing import Any
 from runtime.mission import BUDGET_FIELDS, MissionV1
 from runtime.mission import PATCH_TIERS as MISSION_PATCH_TIERS
 from runtime.obligations import questions_of
+from runtime.patches.verdict import is_promoted
 from runtime.record import RunRecord
 from runtime.usage import usage_document
 
@@ -233,7 +234,7 @@ def implementation_report(record: RunRecord) -> dict[str, Any]:
             for v in state.verifications
         ],
         "rollback_sha256": (state.rollback or {}).get("rollback_sha256"),
-        "promoted": state.promoted is not None and state.rolled_back is None,
+        "promoted": is_promoted(state),
         "rolled_back": state.rolled_back is not None,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runtime.closure import words
+from runtime.patches.verdict import patch_state
 from runtime.record import RunRecord
 
 
@@ -41,9 +42,26 @@ def explain(record: RunRecord) -> list[str]:
                 f"{clamp.get('field')} clamped from {clamp.get('requested')} "
                 f"to {clamp.get('applied')} (tier cap)"
             )
+    lines += _patch_lines(record)
     if record.report is not None:
         for downgrade in record.report.downgrades:
             lines.append(f"downgrade: {downgrade}")
         for ref in record.report.unresolved_refs:
             lines.append(f"evidence that did not resolve: {ref}")
+    return lines
+
+
+def _patch_lines(record: RunRecord) -> list[str]:
+    """The last patch proposal's verdict and whether it is in the workspace now."""
+    state = patch_state(record)
+    if state is None:
+        return []
+    verdict = state.verdict
+    if verdict is None:
+        return ["patch: the patch step did not finish"]
+    lines = [f"patch: {verdict.status}" + "".join(f"; {reason}" for reason in verdict.reasons)]
+    if state.promoted:
+        lines.append("the patch is promoted into the workspace (codex-oss rollback undoes it)")
+    elif record.implementation.rolled_back is not None:
+        lines.append("the patch was promoted, then rolled back")
     return lines

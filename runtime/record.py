@@ -350,8 +350,15 @@ def _step(draft: _Draft, event: Event) -> None:
         case ReportValidated() as payload:
             fields["report"] = ReportState(**_with_seq(event, payload))
         case PatchIntentProposed() as payload:
-            draft.implementation["intent"] = payload.intent
-            draft.implementation["intent_rounds"] += 1
+            # A new proposal starts over: what the state holds is always the last one's.
+            draft.implementation.update(
+                intent=payload.intent,
+                intent_rounds=draft.implementation["intent_rounds"] + 1,
+                validation=None,
+                applied=None,
+                verifications=[],
+                rollback=None,
+            )
         case PatchValidated() as payload:
             draft.implementation["validation"] = _with_seq(event, payload)
         case PatchAppliedInIsolation() as payload:

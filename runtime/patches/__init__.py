@@ -17,8 +17,9 @@ __all__, __getattr__ = lazy_exports(
     {
         "runtime.patches.intent": ("IntentError", "PatchIntentV1", "parse_intent"),
         "runtime.patches.pipeline": ("PatchOutcome", "PatchPipeline", "run_patch_step"),
-        "runtime.patches.promotion": ("PromotionRefused", "patch_record", "promote", "rollback"),
+        "runtime.patches.promotion": ("PromotionRefused", "promote", "rollback"),
         "runtime.patches.review": ("build_review_packet", "render_markdown"),
         "runtime.patches.status": ("PatchStatus",),
+        "runtime.patches.verdict": ("patch_state",),
     },
 )

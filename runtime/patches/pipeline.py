@@ -45,6 +45,7 @@ from runtime.patches.review import (
 )
 from runtime.patches.status import PatchStatus
 from runtime.patches.validate import Validation, differing, run_git, validate_intent
+from runtime.patches.verdict import NO_VERIFICATION_COMMANDS, verification_failures
 from runtime.patches.verify import (
     allowed_commands,
     check_allowed,
@@ -173,11 +174,7 @@ class _Step:
             return self.finish(PatchStatus.VALIDATED, [], packet)
         if not allowed_commands(self.mission):
             self._record_rollback(packet)
-            reason = (
-                "no_verification_commands: the mission allowlists no verification command, "
-                "so the patch cannot be verified; a human must test it"
-            )
-            return self.finish(PatchStatus.ESCALATE, [reason], packet)
+            return self.finish(PatchStatus.ESCALATE, [NO_VERIFICATION_COMMANDS], packet)
         return await self._verify_in_isolation(validation, packet)
 
     async def _verify_in_isolation(
@@ -232,17 +229,12 @@ class _Step:
                 results.append(summary)
             packet.verification = results
             self._record_rollback(packet)
-            failed = [r for r in results if not r.passed]
             if self.keep_worktree:
                 kept = True
                 packet.worktree_kept = worktree.path.relative_to(self.project_root).as_posix()
+            failed = verification_failures(asdict(r) for r in results)
             if failed:
-                reasons = [
-                    f"verification_failed: {' '.join(r.argv)} "
-                    + ("timed out" if r.timed_out else f"exited {r.exit_code}")
-                    for r in failed
-                ]
-                return self.finish(PatchStatus.VERIFICATION_FAILED, reasons, packet)
+                return self.finish(PatchStatus.VERIFICATION_FAILED, failed, packet)
             return self.finish(PatchStatus.VERIFIED, [], packet)
         finally:
             if not kept:

@@ -2,30 +2,31 @@
 and only when a human (or GPT) asks for it with ``codex-oss promote`` / ``codex-oss rollback``.
 
 The event log is the authority: the patch's status, its diff hash, the base and result hash
-of every file come from the run's events, and ``patch.diff`` / ``rollback.diff`` are used only
-when their bytes hash to what the log recorded. Promotion refuses on a changed base or a
-conflict (no 3-way merge); rollback refuses unless the files are exactly as promotion left
-them. Each success is recorded in the run's log (``PatchPromoted`` / ``PatchRolledBack``).
+of every file come from the run's RunRecord (``runtime.patches.verdict`` reads them off it),
+and ``patch.diff`` / ``rollback.diff`` are used only when their bytes hash to what the log
+recorded. Promotion refuses on a changed base or a conflict (no 3-way merge); rollback
+refuses unless the files are exactly as promotion left them. Each success is recorded in the
+run's log (``PatchPromoted`` / ``PatchRolledBack``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
 from runtime.canonical import sha256_hex, tagged_sha256
 from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_events
-from runtime.events import Event, PatchPromoted, PatchRolledBack
+from runtime.events import PatchPromoted, PatchRolledBack
 from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE
 from runtime.patches.status import PASSED, PatchStatus
 from runtime.patches.validate import run_git
+from runtime.patches.verdict import PatchState, patch_state
 from runtime.projections import mission_dir, project_log
+from runtime.record import ReduceError, reduce
 
 LOCK_NAME = ".promote.lock"
 # A6 is the origin document's "critical-path rehearsal ... proof/simulation only".
@@ -44,91 +45,6 @@ class PromotionRefused(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-@dataclass
-class PatchRecord:
-    """The last patch proposal of one run, as its events tell it."""
-
-    tier: str | None = None
-    status: str = "NONE"
-    diff_sha256: str | None = None
-    rollback_sha256: str | None = None
-    files_changed: list[str] = field(default_factory=list)
-    base_sha256: dict[str, str | None] = field(default_factory=dict)
-    result_sha256: dict[str, str | None] = field(default_factory=dict)
-    promoted: bool = False
-    adequacy_gaps: list[str] | None = None  # None: no review packet judged the patch
-
-
-def patch_record(events: Sequence[Event]) -> PatchRecord:
-    """Fold a run's events into the state of its last patch proposal (pure)."""
-    record = PatchRecord()
-    required_commands = 0
-    applied = False
-    verifications: list[dict[str, Any]] = []
-    for event in events:
-        payload = event.payload
-        match event.event_type:
-            case "MissionAdmitted":
-                record.tier = payload["mission"].get("tier")
-                verification = payload["mission"].get("verification") or {}
-                required_commands = len(verification.get("commands") or [])
-            case "PatchIntentProposed":
-                record = PatchRecord(tier=record.tier, status="PROPOSED")
-                applied, verifications = False, []
-            case "PatchValidated":
-                if not payload["ok"]:
-                    record.status = (
-                        PatchStatus.ESCALATE if payload.get("escalate") else PatchStatus.REJECTED
-                    )
-                    continue
-                record.status = "VALIDATING"
-                record.diff_sha256 = payload.get("diff_sha256")
-                record.files_changed = list(payload.get("files_changed") or [])
-                record.base_sha256 = dict(payload.get("base_sha256") or {})
-                record.result_sha256 = dict(payload.get("result_sha256") or {})
-            case "PatchAppliedInIsolation":
-                applied = payload["diff_sha256"] == record.diff_sha256
-            case "VerificationRan":
-                verifications.append(payload)
-            case "ReportValidated":
-                adequacy = (payload["report"].get("patch") or {}).get("adequacy") or {}
-                if adequacy:
-                    record.adequacy_gaps = (
-                        []
-                        if adequacy.get("adequate")
-                        else list(
-                            adequacy.get("gaps") or ["the review packet was judged inadequate"]
-                        )
-                    )
-            case "RollbackRecorded":
-                if record.status != "VALIDATING" or payload["diff_sha256"] != record.diff_sha256:
-                    continue
-                record.rollback_sha256 = payload["rollback_sha256"]
-                record.status = _closing_status(
-                    record.tier, applied, verifications, required_commands
-                )
-            case "PatchPromoted":
-                if payload["diff_sha256"] == record.diff_sha256:
-                    record.promoted = True
-            case "PatchRolledBack":
-                if payload["rollback_sha256"] == record.rollback_sha256:
-                    record.promoted = False
-    return record
-
-
-def _closing_status(
-    tier: str | None, applied: bool, verifications: list[dict[str, Any]], required: int
-) -> str:
-    if tier == "A4":
-        return PatchStatus.VALIDATED
-    if not applied or required == 0:
-        return PatchStatus.ESCALATE if required == 0 else PatchStatus.FAILED
-    passed = [v for v in verifications if v["exit_code"] == 0 and not v.get("timed_out")]
-    if len(verifications) == required and len(passed) == required:
-        return PatchStatus.VERIFIED
-    return PatchStatus.VERIFICATION_FAILED
 
 
 @dataclass
@@ -159,18 +75,18 @@ def promote(
     """
     root = project_root.resolve()
     with FileLock(str(_lock_path(root, mission_id))):
-        log_path, record = _latest_record(root, mission_id)
+        log_path, record = _latest_patch(root, mission_id)
         if record.tier == "A6":
             raise PromotionRefused("rehearsal_only", REHEARSAL_REFUSAL)
-        accepted = PASSED if allow_unverified else {PatchStatus.VERIFIED}
-        if record.status not in accepted:
+        status = record.verdict.status if record.verdict else "unfinished"
+        if status not in (PASSED if allow_unverified else {PatchStatus.VERIFIED}):
             hint = (
                 "; an A4 patch was never run: add --allow-unverified to promote it anyway"
-                if record.status == PatchStatus.VALIDATED
+                if status == PatchStatus.VALIDATED
                 else ""
             )
             raise PromotionRefused(
-                "not_verified", f"the mission's patch is {record.status}, not VERIFIED{hint}"
+                "not_verified", f"the mission's patch is {status}, not VERIFIED{hint}"
             )
         gaps = record.adequacy_gaps or []
         if gaps and not force:
@@ -213,7 +129,7 @@ def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> P
     """Undo the mission's promoted patch (exact prior bytes) and record PatchRolledBack."""
     root = project_root.resolve()
     with FileLock(str(_lock_path(root, mission_id))):
-        log_path, record = _latest_record(root, mission_id, promoted_only=True)
+        log_path, record = _latest_patch(root, mission_id, promoted_only=True)
         if not record.promoted:
             raise PromotionRefused("not_promoted", "the mission's patch is not promoted")
         rollback_diff = _artifact(root, mission_id, ROLLBACK_FILE, record.rollback_sha256)
@@ -252,23 +168,20 @@ def find_run_logs(project_root: Path, mission_id: str) -> list[Path]:
     return logs
 
 
-def _latest_record(
+def _latest_patch(
     root: Path, mission_id: str, *, promoted_only: bool = False
-) -> tuple[Path, PatchRecord]:
+) -> tuple[Path, PatchState]:
     logs = find_run_logs(root, mission_id)
     if not logs:
         raise PromotionRefused("no_run", f"no run of mission {mission_id!r} in {RUNS_DIR}")
     for log_path in logs:
         try:
-            events = load_events(log_path)
-        except EventLogError as exc:
+            state = patch_state(reduce(load_events(log_path)))
+        except (EventLogError, ReduceError) as exc:
             raise PromotionRefused("log_invalid", f"{log_path.name}: {exc}") from None
-        record = patch_record(events)
-        if record.status == "NONE":
+        if state is None or (promoted_only and not state.promoted):
             continue
-        if promoted_only and not record.promoted:
-            continue
-        return log_path, record
+        return log_path, state
     what = "a promoted patch" if promoted_only else "a patch proposal"
     raise PromotionRefused("no_patch", f"no run of mission {mission_id!r} holds {what}")
 
@@ -313,7 +226,7 @@ def _apply(root: Path, diff: str, *, check_only: bool) -> None:
 
 
 def _result(
-    mission_id: str, log_path: Path, record: PatchRecord, action: str, dry_run: bool
+    mission_id: str, log_path: Path, record: PatchState, action: str, dry_run: bool
 ) -> PromotionResult:
     return PromotionResult(
         mission_id=mission_id,

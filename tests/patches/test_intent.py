@@ -96,7 +96,7 @@ def test_the_package_exports_a_small_public_api():
         "PromotionRefused",
         "build_review_packet",
         "parse_intent",
-        "patch_record",
+        "patch_state",
         "promote",
         "render_markdown",
         "rollback",

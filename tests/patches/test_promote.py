@@ -13,8 +13,10 @@ from runtime.eventlog import MissionEventLog, load_events, new_run_id
 from runtime.events import MissionAdmitted, ReportValidated, Route
 from runtime.mission import MissionV1, Tier
 from runtime.patches.pipeline import run_patch_step
-from runtime.patches.promotion import PromotionRefused, patch_record, promote, rollback
+from runtime.patches.promotion import PromotionRefused, promote, rollback
+from runtime.patches.verdict import patch_state
 from runtime.projections import check_drift, project_log
+from runtime.record import reduce
 from runtime.redact import Redactor
 from tests.patches.fixture_repo import (
     BUGGY,
@@ -56,6 +58,10 @@ async def run_mission_patch(
             report = {"status": outcome.status, "findings": [], "patch": patch}
             log.append(ReportValidated(status=outcome.status, report=report))
         return log.path
+
+
+def state_of(events):
+    return patch_state(reduce(events))
 
 
 def pytest_passes(project: Path) -> bool:
@@ -176,7 +182,7 @@ def test_unknown_missions_and_bad_ids_are_refused(project):
     assert refused.value.code == "invalid_mission_id"
 
 
-async def test_the_patch_record_follows_the_last_proposal(project):
+async def test_the_patch_state_follows_the_last_proposal(project):
     mission = mission_of(Tier.A5)
     with MissionEventLog.create(project, new_run_id(), mission.mission_id) as log:
         log.append(
@@ -196,12 +202,12 @@ async def test_the_patch_record_follows_the_last_proposal(project):
         )
         bad = {"edits": [{"path": "README.md", "operation": "append", "new_text": "x\n"}]}
         await run_patch_step(intent_data=bad, round=1, **common)
-        assert patch_record(log.events()).status == "REJECTED"
+        assert state_of(log.events()).verdict.status == "REJECTED"
         await run_patch_step(intent_data=good_intent(), round=2, **common)
-        record = patch_record(log.events())
-    assert record.status == "VERIFIED"
-    assert record.files_changed == ["calc/stats.py"]
-    assert not record.promoted
+        state = state_of(log.events())
+    assert state.verdict.status == "VERIFIED"
+    assert state.files_changed == ["calc/stats.py"]
+    assert not state.promoted
 
 
 def a6_release_intent() -> dict:
@@ -228,7 +234,7 @@ async def test_an_a6_patch_to_a_critical_path_is_verified_in_isolation_but_never
         critical_path_reason="rehearse the release bump",
     )
     log_path = await run_mission_patch(project, mission, a6_release_intent())
-    assert patch_record(load_events(log_path)).status == "VERIFIED"
+    assert state_of(load_events(log_path)).verdict.status == "VERIFIED"
     packet = json.loads(
         (project / ".codex-oss/missions/fix-moving-sum/review_packet.json").read_text()
     )
