@@ -71,11 +71,12 @@ async def one_mission(project: Path, upstream: ScriptedUpstream, n: int) -> tupl
     upstream.set_script(script())
     settings = Settings(UPSTREAM_BASE_URL=upstream.base_url, OPENCODE_GO_API_KEY="bench-key-123456")
     client = TimedClient(UpstreamClient(settings))
+    resolution = ModelRegistry(settings).resolve("mission-a3-kimi")
     started = time.perf_counter()
     outcome = await run_mission(
         project_root=project,
-        resolution=ModelRegistry(settings).resolve("mission-a3-kimi"),
-        compiled=admit(handoff_text(mission_id=f"bench-{n}"), "mission-a3-kimi", None),
+        resolution=resolution,
+        compiled=admit(handoff_text(mission_id=f"bench-{n}"), resolution),
         settings=settings,
         client=client,
     )

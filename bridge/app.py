@@ -142,10 +142,6 @@ async def responses_route(request: web.Request) -> web.StreamResponse:
     parsed = parse_request(raw_body)
     try:
         resolution = state.registry.resolve(parsed.model)
-        if resolution.kind == "mission":
-            from runtime.scorecard import check_earned
-
-            check_earned(state.project_root, resolution)  # a tier the profile lost is a 400
     except AdmissionError as exc:
         raise RequestError(exc.message, code=exc.code, param="model") from None
     if resolution.kind == "mission":

@@ -121,14 +121,17 @@ async def _run_mission(
     from runtime.admission import admit
     from runtime.handoff import HandoffError
     from runtime.mission import MissionContractError
+    from runtime.registry import AdmissionError
 
     mission, alias = check_run_mission(arguments, aliases)
     handoff = handoff_text(mission)
     try:  # the same admission the bridge applies, so a bad call never reaches it
-        admit(handoff, alias, registry.resolve(alias).tier)
+        admit(handoff, registry.resolve(alias), project)
     except MissionContractError as exc:
         raise ToolCallError(contract_problems(exc)) from None
     except HandoffError as exc:
+        raise ToolCallError(f"run_mission refused the call; nothing ran: {exc.message}") from None
+    except AdmissionError as exc:  # the profile lost the tier in this project
         raise ToolCallError(f"run_mission refused the call; nothing ran: {exc.message}") from None
 
     context = server.request_context

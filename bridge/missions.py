@@ -38,7 +38,7 @@ from bridge.translate import message_item
 from runtime.admission import TierMismatch, admit
 from runtime.handoff import HandoffError
 from runtime.mission import CompiledMission, MissionContractError
-from runtime.registry import Resolution
+from runtime.registry import AdmissionError, Resolution
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,10 +56,14 @@ SAME_ID_GRACE_SECONDS = 2.0
 _running: dict[tuple[Path, str], asyncio.Event] = {}
 
 
-def check_handoff(parsed: ResponsesRequest, resolution: Resolution) -> CompiledMission:
+def check_handoff(
+    parsed: ResponsesRequest, resolution: Resolution, project_root: Path
+) -> CompiledMission:
     """The admitted mission, or a 400 :class:`RequestError` naming what to fix."""
     try:
-        return admit(parsed.input, resolution.alias, resolution.tier)
+        return admit(parsed.input, resolution, project_root)
+    except AdmissionError as exc:  # the profile lost the tier in this project
+        raise RequestError(exc.message, code=exc.code, param="model") from None
     except HandoffError as exc:
         raise RequestError(f"handoff rejected: {exc}", code=exc.code, param="input") from None
     except TierMismatch as exc:
@@ -80,7 +84,7 @@ async def handle_mission(
     scrub: Callable[[str], str] = str,
 ) -> web.StreamResponse:
     """Run the mission of ``parsed`` and answer it as SSE (or one JSON response)."""
-    compiled = check_handoff(parsed, resolution)
+    compiled = check_handoff(parsed, resolution, project_root)
     mission_id = compiled.mission.mission_id
     async with _claim(project_root, mission_id):
         # Reading a prior run folds its whole log: off the event loop, which serves the rest.

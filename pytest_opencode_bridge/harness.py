@@ -152,7 +152,7 @@ class MissionRunner:
                     run_mission(
                         project_root=project,
                         resolution=resolution,
-                        compiled=admit(text, resolution.alias, resolution.tier),
+                        compiled=admit(text, resolution, project),
                         settings=settings,
                         client=client,
                         on_commentary=collector(index),

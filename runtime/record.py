@@ -275,9 +275,7 @@ class _Draft:
         self.implementation["verifications"] = list(self.implementation["verifications"])
         self.tool_calls = {entry.call_id: entry for entry in record.tool_calls}
         self.evidence = dict(record.evidence)
-        self.lists: dict[str, list[Any]] = {
-            name: list(getattr(record, name)) for name in _LISTS
-        }
+        self.lists: dict[str, list[Any]] = {name: list(getattr(record, name)) for name in _LISTS}
         # Insertion-ordered sets.
         self.files = dict.fromkeys(record.files_inspected)
         self.models = dict.fromkeys(self.model_calls["models"])

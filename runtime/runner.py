@@ -26,7 +26,7 @@ from runtime.projections import mission_dir, project_log
 from runtime.recovery import own_run
 from runtime.redact import Redactor
 from runtime.registry import Profile, Resolution
-from runtime.scorecard import check_earned, record_mission
+from runtime.scorecard import record_mission
 from runtime.settings import Settings
 from runtime.tools import TOOL_CLASSES, TOOL_SPECS, ProjectToolBox
 from runtime.upstream import UpstreamClient, Usage
@@ -64,7 +64,6 @@ async def run_mission(
     """
     mission = compiled.mission
     project_root = project_root.resolve()
-    check_earned(project_root, resolution)
     redactor = Redactor(settings.secret_values())
     with open_run(project_root, mission.mission_id) as log:
         journal = Journal(

@@ -52,13 +52,15 @@ def run_command(handoff_file, alias: str, project: Path, timeout: int | None, as
     try:
         if timeout is not None:
             text = _with_time_cap(text, timeout)
-        compiled = admit(text, resolution.alias, resolution.tier)
+        compiled = admit(text, resolution, project)
         work = _run(project, resolution, compiled, settings, as_json)
         outcome = asyncio.run(
             asyncio.wait_for(work, timeout + HARD_STOP_GRACE) if timeout is not None else work
         )
     except (HandoffError, MissionContractError) as error:
         raise click.UsageError(str(error)) from None
+    except AdmissionError as error:  # the profile lost this tier in the project
+        raise click.UsageError(error.message) from None
     except TimeoutError:
         click.echo(f"the mission gave no answer within --timeout {timeout}s (+30s)", err=True)
         raise SystemExit(3) from None

@@ -78,9 +78,7 @@ async def _missions(
                     run_mission(
                         project_root=project,
                         resolution=resolution,
-                        compiled=admit(
-                            handoff_text(mission_id=f"m-{index}"), "mission-a3-kimi", None
-                        ),
+                        compiled=admit(handoff_text(mission_id=f"m-{index}"), resolution),
                         settings=settings,
                         client=client,
                         on_commentary=on_commentary,
