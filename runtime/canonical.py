@@ -6,10 +6,20 @@ import hashlib
 import json
 from typing import Any
 
+# One encoder object each: json.dumps builds a new encoder per call, a third of the cost.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STRICT_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
-def canonical_json(obj: Any) -> str:
-    """Serialise ``obj`` the one way the event log and every hash agree on."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+def canonical_json(obj: Any, *, strict: bool = False) -> str:
+    """Serialise ``obj`` the one way the event log and every hash agree on.
+
+    ``strict`` refuses NaN and Infinity with ValueError: they are not JSON, and the event log
+    must hold only lines any JSON reader round-trips.
+    """
+    return (_STRICT_ENCODER if strict else _ENCODER).encode(obj)
 
 
 def canonical_bytes(obj: Any) -> bytes:

@@ -8,33 +8,27 @@ append is flushed and fsynced before it returns, so an event a caller saw acknow
 a crash. A crash mid-append leaves a last line without its newline; whoever takes the lock next
 moves that torn tail aside to ``events.jsonl.broken`` and keeps the valid prefix.
 
-Opening and loading check every line's hash over its exact bytes, the chain, the order and the
-payload schemas; :func:`verify_log` also proves each line is canonical JSON. It is read-only
-and names each problem: torn, bad_json, invalid_event,
-unknown_event, invalid_payload, tampered, chain_broken, reordered, duplicate, deleted,
-foreign_event. (A chain without a secret catches edits, not a forger who rewrites every hash
-after the edit; the head hashes stamped into projections anchor the log from outside.)
+Opening and loading check every line with :mod:`runtime.log_verify`; :func:`verify_log` also
+proves each line is canonical JSON. It is read-only and names each problem. (A chain without
+a secret catches edits, not a forger who rewrites every hash after the edit; the head hashes
+stamped into projections anchor the log from outside.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, Literal
 
 from filelock import FileLock, Timeout
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from runtime.atomic import fsync_dir
-from runtime.canonical import tagged_sha256
+from runtime.canonical import canonical_json, tagged_sha256
 from runtime.events import (
     PAYLOAD_TYPES,
     Event,
@@ -44,6 +38,7 @@ from runtime.events import (
     payload_dict,
     utc_now,
 )
+from runtime.log_verify import Head, LogProblem, LogVerification, scan, verify_bytes
 
 RUNS_DIR = Path(".codex-oss") / "runs"
 LOG_NAME = "events.jsonl"
@@ -53,46 +48,6 @@ LOCK_TIMEOUT_SECONDS = 60.0
 # filelock polls while another process holds the lock; its 50 ms default would cap two busy
 # writers at a few dozen appends per second.
 LOCK_POLL_SECONDS = 0.001
-
-ProblemKind = Literal[
-    "torn",
-    "bad_json",
-    "invalid_event",
-    "unknown_event",
-    "invalid_payload",
-    "tampered",
-    "chain_broken",
-    "reordered",
-    "duplicate",
-    "deleted",
-    "foreign_event",
-    "shrunk",
-]
-
-
-class LogProblem(BaseModel):
-    """One thing wrong with a log: where (line, seq when known), what kind, and a sentence."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    line: int | None
-    seq: int | None
-    kind: ProblemKind
-    message: str
-
-
-class LogVerification(BaseModel):
-    """The result of checking a whole log."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    ok: bool
-    event_count: int
-    head_hash: str | None
-    run_id: str | None
-    mission_id: str | None
-    problems: list[LogProblem]
 
 
 class EventLogError(Exception):
@@ -141,7 +96,7 @@ def run_log_path(project_root: Path, run_id: str) -> Path:
 class MissionEventLog:
     """The event log of one run, open for appending."""
 
-    def __init__(self, path: Path, run_id: str, mission_id: str, fd: int, head: _Head):
+    def __init__(self, path: Path, run_id: str, mission_id: str, fd: int, head: Head):
         self.path = path
         self.run_id = run_id
         self.mission_id = mission_id
@@ -161,7 +116,7 @@ class MissionEventLog:
             os.close(fd)
             raise EventLogError(f"run {run_id} already has an event log; use a new run id")
         fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
-        return cls(path, run_id, mission_id, fd, _Head())
+        return cls(path, run_id, mission_id, fd, Head())
 
     @classmethod
     def open(cls, path: Path, mission_id: str | None = None) -> MissionEventLog:
@@ -173,7 +128,7 @@ class MissionEventLog:
         if not path.is_file():
             raise FileNotFoundError(f"no event log at {path}")
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        log = cls(path, path.parent.name, mission_id or "", fd, _Head())
+        log = cls(path, path.parent.name, mission_id or "", fd, Head())
         try:
             with log._locked():
                 log._catch_up()
@@ -215,7 +170,7 @@ class MissionEventLog:
                 "prev_hash": self._head.hash,
             }
             try:
-                body_text = _strict_canonical(body)
+                body_text = canonical_json(body, strict=True)
             except ValueError as exc:  # NaN or Infinity: not JSON, so not loggable
                 raise EventLogError(f"{event_type} payload is not JSON: {exc}") from None
             event_hash = tagged_sha256(body_text)
@@ -223,10 +178,10 @@ class MissionEventLog:
                 event = Event(**body, event_hash=event_hash)
             except ValidationError as exc:
                 raise EventLogError(f"{event_type} event is invalid: {exc}") from None
-            line = (_strict_canonical({**body, "event_hash": event_hash}) + "\n").encode()
+            line = (canonical_json({**body, "event_hash": event_hash}, strict=True) + "\n").encode()
             _write_all(self._fd, line)
             os.fsync(self._fd)
-            self._head = _Head(event.seq, event.event_hash, self._head.offset + len(line))
+            self._head = Head(event.seq, event.event_hash, self._head.offset + len(line))
         return event
 
     @contextlib.contextmanager
@@ -241,10 +196,10 @@ class MissionEventLog:
         with self._locked():
             self._catch_up()
             data = os.pread(self._fd, self._head.offset, 0)
-        scan = _scan(data)
-        if scan.problems:
-            raise EventLogCorrupted(self.path, scan.problems)
-        return scan.events
+        result = scan(data)
+        if result.problems:
+            raise EventLogCorrupted(self.path, result.problems)
+        return result.events
 
     def close(self) -> None:
         """Release the file descriptor (appends after this fail)."""
@@ -300,16 +255,16 @@ class MissionEventLog:
             data = data[:cut]
         # Before the first event the run and mission are whatever that event says.
         known = head.seq > 0
-        scan = _scan(
+        result = scan(
             data,
             start=head,
             run_id=self.run_id if known else None,
             mission_id=self.mission_id if known else None,
         )
-        if scan.problems:
-            raise EventLogCorrupted(self.path, scan.problems)
-        if scan.events:
-            first, last = scan.events[0], scan.events[-1]
+        if result.problems:
+            raise EventLogCorrupted(self.path, result.problems)
+        if result.events:
+            first, last = result.events[0], result.events[-1]
             if not known:
                 if self.mission_id and first.mission_id != self.mission_id:
                     raise EventLogError(
@@ -317,7 +272,7 @@ class MissionEventLog:
                         f"not {self.mission_id}"
                     )
                 self.run_id, self.mission_id = first.run_id, first.mission_id
-            self._head = _Head(last.seq, last.event_hash, head.offset + len(data))
+            self._head = Head(last.seq, last.event_hash, head.offset + len(data))
 
     def _move_aside(self, tail: bytes, keep: int) -> None:
         broken = self.path.with_name(self.path.name + BROKEN_SUFFIX)
@@ -346,19 +301,7 @@ def verify_and_load(path: Path) -> tuple[LogVerification, list[Event]]:
     path = Path(path)
     with _reader_lock(path):
         data = path.read_bytes()
-    scan = _scan(data, strict=True)
-    last = scan.events[-1] if scan.events else None
-    first = scan.events[0] if scan.events else None
-    verification = LogVerification(
-        path=str(path),
-        ok=not scan.problems,
-        event_count=len(scan.events),
-        head_hash=last.event_hash if last else None,
-        run_id=first.run_id if first else None,
-        mission_id=first.mission_id if first else None,
-        problems=scan.problems,
-    )
-    return verification, scan.events
+    return verify_bytes(path, data)
 
 
 def load_events(path: Path) -> list[Event]:
@@ -370,234 +313,10 @@ def load_events(path: Path) -> list[Event]:
     path = Path(path)
     data = path.read_bytes()
     data = data[: data.rfind(b"\n") + 1]
-    scan = _scan(data)
-    if scan.problems:
-        raise EventLogCorrupted(path, scan.problems)
-    return scan.events
-
-
-# --- verification core: pure, over bytes ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Head:
-    seq: int = 0
-    hash: str | None = None
-    offset: int = 0
-
-
-@dataclass
-class _Scan:
-    events: list[Event] = field(default_factory=list)
-    problems: list[LogProblem] = field(default_factory=list)
-
-
-@dataclass
-class _Line:
-    number: int
-    event: Event | None  # None when the line could not be read as an event at all
-    hashes: frozenset[str] = frozenset()  # hashes a successor may legitimately link to
-
-
-def _scan(
-    data: bytes,
-    *,
-    start: _Head | None = None,
-    run_id: str | None = None,
-    mission_id: str | None = None,
-    strict: bool = False,
-) -> _Scan:
-    """Verify ``data`` (whole lines of a log, continuing after ``start``).
-
-    Every line's hash is checked over its exact bytes (the line minus its ``event_hash``), so
-    any edited byte is caught. ``strict`` also re-encodes each event to prove the line is the
-    canonical JSON the spec hashes: that only catches a writer that hashed non-canonical text
-    (our writer cannot), costs a third of the scan, and so is left to :func:`verify_log`.
-    """
-    with paused_gc():
-        return _scan_lines(data, start or _Head(), run_id, mission_id, strict)
-
-
-def _scan_lines(
-    data: bytes, start: _Head, run_id: str | None, mission_id: str | None, strict: bool
-) -> _Scan:
-    scan = _Scan()
-    lines: list[_Line] = []
-    pieces = data.split(b"\n")
-    tail = pieces.pop()
-    # Lines and seqs agree in a verified log, so the head's seq is the line count before it.
-    first_line = 1 + start.seq
-    for index, raw in enumerate(pieces):
-        number = first_line + index
-        line = _check_line(raw, number, scan.problems, strict)
-        lines.append(line)
-        if line.event is not None:
-            scan.events.append(line.event)
-    if tail:
-        scan.problems.append(
-            LogProblem(
-                line=first_line + len(pieces),
-                seq=None,
-                kind="torn",
-                message=f"the last line ({len(tail)} bytes) has no newline: an interrupted append",
-            )
-        )
-    _check_order(lines, start, scan.problems, run_id, mission_id)
-    return scan
-
-
-def _check_line(raw: bytes, number: int, problems: list[LogProblem], strict: bool) -> _Line:
-    def problem(kind: ProblemKind, message: str, seq: int | None = None) -> _Line:
-        problems.append(LogProblem(line=number, seq=seq, kind=kind, message=message))
-        return _Line(number, None)
-
-    try:
-        text = raw.decode("utf-8")
-        obj = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return problem("bad_json", "the line is not valid UTF-8 JSON")
-    if not isinstance(obj, dict):
-        return problem("bad_json", "the line is not a JSON object")
-    seq = obj.get("seq") if isinstance(obj.get("seq"), int) else None
-    event_type = obj.get("event_type")
-    if isinstance(event_type, str) and event_type not in PAYLOAD_TYPES:
-        return problem("unknown_event", f"unknown event type {event_type!r}", seq)
-    try:
-        event = Event.model_validate(obj)
-    except ValidationError as exc:
-        return problem("invalid_event", _first_error(exc), seq)
-    try:
-        PAYLOAD_TYPES[event.event_type].model_validate(event.payload)
-    except ValidationError as exc:
-        return problem("invalid_payload", f"{event.event_type}: {_first_error(exc)}", seq)
-    body_text = _body_text(text, event.event_hash)
-    computed = tagged_sha256(body_text) if body_text is not None else None
-    if computed != event.event_hash or (strict and text != _canonical_or_none(obj)):
-        problems.append(
-            LogProblem(
-                line=number,
-                seq=event.seq,
-                kind="tampered",
-                message=f"event seq {event.seq} does not match its event_hash: it was edited",
-            )
-        )
-    hashes = frozenset(h for h in (event.event_hash, computed) if h)
-    return _Line(number, event, hashes)
-
-
-def _body_text(text: str, event_hash: str) -> str | None:
-    """The canonical JSON of the event without ``event_hash``, cut from its canonical line.
-
-    Keys are sorted, so ``event_hash`` follows ``created_at`` (a string, where no unescaped
-    quote can occur) and its removal leaves exactly the canonical body. Cutting instead of
-    re-serialising halves the cost of verifying a log.
-    """
-    segment = ',"event_hash":' + encode_basestring(event_hash)
-    at = text.find(segment)
-    if at == -1:
-        return None
-    return text[:at] + text[at + len(segment) :]
-
-
-def _check_order(
-    lines: list[_Line],
-    start: _Head,
-    problems: list[LogProblem],
-    run_id: str | None,
-    mission_id: str | None,
-) -> None:
-    """Seq order, gaps, duplicates, hash links and one run/mission per log.
-
-    A link is checked against the event whose seq is one less, wherever it stands, so a
-    swapped pair is reported once as reordered rather than as a cascade of broken links.
-    """
-    hashes_by_seq: dict[int, frozenset[str]] = {}
-    if start.hash:
-        hashes_by_seq[start.seq] = frozenset({start.hash})
-    seen: set[int] = set(range(1, start.seq + 1))
-    highest = start.seq
-    unreadable = 0
-    explained_gaps: set[int] = set()
-
-    def report(line: _Line, seq: int, kind: ProblemKind, message: str) -> None:
-        problems.append(LogProblem(line=line.number, seq=seq, kind=kind, message=message))
-
-    for line in lines:
-        event = line.event
-        if event is None:
-            unreadable += 1
-            continue
-        if run_id is None:
-            run_id, mission_id = event.run_id, event.mission_id
-        if event.run_id != run_id or (mission_id and event.mission_id != mission_id):
-            report(
-                line,
-                event.seq,
-                "foreign_event",
-                f"event seq {event.seq} belongs to run {event.run_id} / mission "
-                f"{event.mission_id}, not {run_id} / {mission_id}",
-            )
-        if event.seq in seen:
-            report(line, event.seq, "duplicate", f"seq {event.seq} appears a second time")
-        else:
-            if event.seq < highest:
-                report(
-                    line,
-                    event.seq,
-                    "reordered",
-                    f"seq {event.seq} comes after seq {highest}: events are out of order",
-                )
-            elif unreadable and event.seq > highest + 1:
-                # Unreadable lines stand where the missing seqs would be: already reported.
-                explained_gaps.update(range(highest + 1, min(event.seq, highest + 1 + unreadable)))
-            if event.seq == 1 and event.prev_hash is not None:
-                report(line, 1, "chain_broken", "seq 1 must have prev_hash null")
-            predecessor = hashes_by_seq.get(event.seq - 1)
-            if event.seq > 1 and predecessor is not None and event.prev_hash not in predecessor:
-                report(
-                    line,
-                    event.seq,
-                    "chain_broken",
-                    f"prev_hash of seq {event.seq} is not the hash of seq {event.seq - 1}",
-                )
-            seen.add(event.seq)
-            hashes_by_seq[event.seq] = line.hashes
-        highest = max(highest, event.seq)
-        unreadable = 0
-    for missing in sorted(set(range(1, highest + 1)) - seen - explained_gaps):
-        problems.append(
-            LogProblem(
-                line=None,
-                seq=missing,
-                kind="deleted",
-                message=f"event seq {missing} is missing from the log",
-            )
-        )
-    problems.sort(key=lambda p: (p.line is None, p.line or 0, p.seq or 0))
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "event"
-    return f"{where}: {error['msg']}"
-
-
-# canonical_json's exact settings, with NaN/Infinity refused (they are not JSON and would not
-# round-trip). One encoder object: json.dumps builds a new one per call, a third of the cost.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
-def _strict_canonical(obj: Any) -> str:
-    return _CANONICAL.encode(obj)
-
-
-def _canonical_or_none(obj: Any) -> str | None:
-    try:
-        return _CANONICAL.encode(obj)
-    except ValueError:  # NaN or Infinity in a line: not canonical JSON
-        return None
+    result = scan(data)
+    if result.problems:
+        raise EventLogCorrupted(path, result.problems)
+    return result.events
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -605,22 +324,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a loop builds many long-lived objects.
-
-    Parsing or folding 100k events allocates objects that all stay alive; the collector would
-    re-walk them again and again, making the loop superlinear. Nothing here makes cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @contextlib.contextmanager

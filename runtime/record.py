@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runtime.canonical import canonical_json
-from runtime.eventlog import paused_gc
 from runtime.events import (
     PAYLOAD_TYPES,
     BudgetExhausted,
@@ -47,6 +46,7 @@ from runtime.events import (
     payload_dict,
 )
 from runtime.grounding import citable_text
+from runtime.log_verify import paused_gc
 from runtime.tools.arguments import normalise_arguments
 
 

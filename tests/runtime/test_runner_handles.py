@@ -17,7 +17,8 @@ import pytest
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text, make_git_project
 from runtime.admission import admit
-from runtime.eventlog import LOG_NAME, load_events, paused_gc
+from runtime.eventlog import LOG_NAME, load_events
+from runtime.log_verify import paused_gc
 from runtime.registry import ModelRegistry
 from runtime.runner import run_mission
 from runtime.settings import Settings
