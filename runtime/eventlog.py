@@ -2,11 +2,15 @@
 
 Each line is the canonical JSON of one :class:`~runtime.events.Event`. The log is verified once
 when it is opened; after that the head (seq, hash, byte offset) is kept, so an append costs the
-same at event 10 as at event 100,000. Appends are serialised across processes by a file lock;
-before writing, a writer reads only what other writers appended since its last look. Every
-append is flushed and fsynced before it returns, so an event a caller saw acknowledged survives
-a crash. A crash mid-append leaves a last line without its newline; whoever takes the lock next
-moves that torn tail aside to ``events.jsonl.broken`` and keeps the valid prefix.
+same at event 10 as at event 100,000. Appends are serialised across processes (and across
+handles in one process) by an flock on ``events.jsonl.lock``, which each handle keeps open;
+before writing, a writer reads only what other writers appended since its last look. One
+append may carry several events (an event and the commentary it causes, a run's closing
+events): they are written with one write and one fsync, and all of them are on disk when the
+call returns, so an event a caller saw acknowledged survives a crash. A crash mid-append
+leaves a last line without its newline; whoever takes the lock next moves that torn tail
+aside to ``events.jsonl.broken`` and keeps the valid prefix (which may hold the first events
+of the interrupted append: never acknowledged, but whole and chained).
 
 Opening and loading check every line with :mod:`runtime.log_verify`; :func:`verify_log` also
 proves each line is canonical JSON. It is read-only and names each problem. (A chain without
@@ -17,14 +21,15 @@ stamped into projections anchor the log from outside.)
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from runtime.atomic import fsync_dir
@@ -45,8 +50,9 @@ LOG_NAME = "events.jsonl"
 BROKEN_SUFFIX = ".broken"
 LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_SECONDS = 60.0
-# filelock polls while another process holds the lock; its 50 ms default would cap two busy
-# writers at a few dozen appends per second.
+READER_LOCK_TIMEOUT_SECONDS = 5.0
+# How often a writer retries while another holds the lock: 50 ms would cap two busy writers
+# at a few dozen appends per second.
 LOCK_POLL_SECONDS = 0.001
 
 
@@ -102,7 +108,12 @@ class MissionEventLog:
         self.mission_id = mission_id
         self._fd = fd
         self._head = head
-        self._lock = FileLock(str(path) + LOCK_SUFFIX, timeout=LOCK_TIMEOUT_SECONDS)
+        # Kept open, so taking the writers' lock is one flock call, not an open and a close.
+        try:
+            self._lock_fd = os.open(str(path) + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            os.close(fd)
+            raise
 
     @classmethod
     def create(cls, project_root: Path, run_id: str, mission_id: str) -> MissionEventLog:
@@ -149,47 +160,38 @@ class MissionEventLog:
 
     def append(self, payload: Payload, source: EventSource = "runtime") -> Event:
         """Append one event; it is on disk (flushed and fsynced) when this returns."""
-        event_type = event_type_of(payload)
-        try:
-            data = payload_dict(PAYLOAD_TYPES[event_type].model_validate(payload_dict(payload)))
-        except ValidationError as exc:
-            raise EventLogError(f"{event_type} payload is invalid: {exc}") from None
+        return self.append_all([(payload, source)])[0]
+
+    def append_all(
+        self,
+        entries: Sequence[tuple[Payload, EventSource]],
+        then: Callable[[Event], Sequence[tuple[Payload, EventSource]]] | None = None,
+    ) -> list[Event]:
+        """Append events in order with one write; all are on disk when this returns.
+
+        ``then`` derives more entries from the first event once it is built (its commentary);
+        they follow that event in the same write. Returns every event written, in order.
+        """
         with self._locked():
             self._catch_up()
             if not self.mission_id:
                 raise EventLogError("the log has no event yet; open it with a mission_id")
-            body = {
-                "seq": self._head.seq + 1,
-                "event_id": secrets.token_hex(12),
-                "run_id": self.run_id,
-                "mission_id": self.mission_id,
-                "event_type": event_type,
-                "source": source,
-                "created_at": utc_now(),
-                "payload": data,
-                "prev_hash": self._head.hash,
-            }
-            try:
-                body_text = canonical_json(body, strict=True)
-            except ValueError as exc:  # NaN or Infinity: not JSON, so not loggable
-                raise EventLogError(f"{event_type} payload is not JSON: {exc}") from None
-            event_hash = tagged_sha256(body_text)
-            try:
-                event = Event(**body, event_hash=event_hash)
-            except ValidationError as exc:
-                raise EventLogError(f"{event_type} event is invalid: {exc}") from None
-            line = (canonical_json({**body, "event_hash": event_hash}, strict=True) + "\n").encode()
-            _write_all(self._fd, line)
+            head = self._head
+            events: list[Event] = []
+            lines: list[bytes] = []
+            pending = list(entries)
+            while pending:
+                payload, source = pending.pop(0)
+                event, line = self._build(payload, source, head)
+                events.append(event)
+                lines.append(line)
+                head = Head(event.seq, event.event_hash, head.offset + len(line))
+                if then is not None and len(events) == 1:
+                    pending[:0] = then(event)
+            _write_all(self._fd, b"".join(lines))
             os.fsync(self._fd)
-            self._head = Head(event.seq, event.event_hash, self._head.offset + len(line))
-        return event
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold the writers' lock across several appends (each takes it again, reentrantly),
-        so no other writer's event lands between them."""
-        with self._locked():
-            yield
+            self._head = head
+        return events
 
     def events(self) -> list[Event]:
         """Every event in the log, including those other processes appended, verified."""
@@ -202,10 +204,11 @@ class MissionEventLog:
         return result.events
 
     def close(self) -> None:
-        """Release the file descriptor (appends after this fail)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Release the file descriptors (appends after this fail)."""
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
 
     def __enter__(self) -> MissionEventLog:
         return self
@@ -217,18 +220,46 @@ class MissionEventLog:
         with contextlib.suppress(Exception):
             self.close()
 
+    def _build(self, payload: Payload, source: EventSource, head: Head) -> tuple[Event, bytes]:
+        """The event that follows ``head``, and its line."""
+        event_type = event_type_of(payload)
+        try:
+            data = payload_dict(PAYLOAD_TYPES[event_type].model_validate(payload_dict(payload)))
+        except ValidationError as exc:
+            raise EventLogError(f"{event_type} payload is invalid: {exc}") from None
+        body = {
+            "seq": head.seq + 1,
+            "event_id": secrets.token_hex(12),
+            "run_id": self.run_id,
+            "mission_id": self.mission_id,
+            "event_type": event_type,
+            "source": source,
+            "created_at": utc_now(),
+            "payload": data,
+            "prev_hash": head.hash,
+        }
+        try:
+            body_text = canonical_json(body, strict=True)
+        except ValueError as exc:  # NaN or Infinity: not JSON, so not loggable
+            raise EventLogError(f"{event_type} payload is not JSON: {exc}") from None
+        event_hash = tagged_sha256(body_text)
+        try:
+            event = Event(**body, event_hash=event_hash)
+        except ValidationError as exc:
+            raise EventLogError(f"{event_type} event is invalid: {exc}") from None
+        line = canonical_json({**body, "event_hash": event_hash}, strict=True) + "\n"
+        return event, line.encode()
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        try:
-            self._lock.acquire(poll_interval=LOCK_POLL_SECONDS)
-        except Timeout:
+        if not _take_flock(self._lock_fd, LOCK_TIMEOUT_SECONDS):
             raise EventLogError(
                 f"event log {self.path.name} stayed locked for {LOCK_TIMEOUT_SECONDS:.0f}s"
-            ) from None
+            )
         try:
             yield
         finally:
-            self._lock.release()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _catch_up(self) -> None:
         """Read and verify what other writers appended since our head; repair a torn tail.
@@ -328,17 +359,26 @@ def _write_all(fd: int, data: bytes) -> None:
 
 @contextlib.contextmanager
 def _reader_lock(path: Path) -> Iterator[None]:
-    lock_path = str(path) + LOCK_SUFFIX
     if not os.access(path.parent, os.W_OK):
         yield
         return
-    lock = FileLock(lock_path, timeout=5.0)
+    fd = os.open(str(path) + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        lock.acquire(poll_interval=LOCK_POLL_SECONDS)
-    except Timeout:
-        yield  # a stuck writer must not stop an audit; a torn tail may then be reported
-        return
-    try:
+        # A stuck writer must not stop an audit (a torn tail may then be reported).
+        _take_flock(fd, READER_LOCK_TIMEOUT_SECONDS)
         yield
     finally:
-        lock.release()
+        os.close(fd)  # which releases the flock
+
+
+def _take_flock(fd: int, timeout: float) -> bool:
+    """Take the exclusive flock on ``fd``, polling; False if ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(LOCK_POLL_SECONDS)

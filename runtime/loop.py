@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,7 +69,11 @@ CLOSING_RESERVE_BOUNDS = (5.0, 30.0)
 
 
 class EventSink(Protocol):
-    def append(self, payload: Payload, source: str = "runtime") -> Event: ...
+    def append_all(
+        self,
+        entries: Sequence[tuple[Payload, Any]],
+        then: Callable[[Event], Sequence[tuple[Payload, Any]]] | None = None,
+    ) -> list[Event]: ...
 
 
 class Completion(Protocol):
@@ -157,18 +161,22 @@ class Journal:
         return self.fold.record
 
     def add(self, payload: Payload, source: str = "runtime") -> Event:
-        event = self._append(payload, source)
-        for line in self.narrator.lines(event.seq, payload):
-            self._comment(line)
-        return event
+        texts: list[str] = []
 
-    def _append(self, payload: Payload, source: str) -> Event:
-        event = self.log.append(payload, source)
-        if event.seq != len(self.events) + 1:  # another writer appended (the bridge stopping)
-            self._catch_up(event.seq - 1)
-        self.events.append(event)
-        self.fold.apply(event)
-        return event
+        def commentary(event: Event) -> list[tuple[Payload, str]]:
+            lines = (self._comment(line) for line in self.narrator.lines(event.seq, payload))
+            texts.extend(text for text in lines if text is not None)
+            return [(CommentaryEmitted(text=text), "runtime") for text in texts]
+
+        # The event and its commentary go to disk together: one lock, one write, one fsync.
+        events = self.log.append_all([(payload, source)], then=commentary)
+        if events[0].seq != len(self.events) + 1:  # another writer appended (the bridge stopping)
+            self._catch_up(events[0].seq - 1)
+        for event in events:
+            self.events.append(event)
+            self.fold.apply(event)
+        self.pending += texts
+        return events[0]
 
     def _catch_up(self, seq: int) -> None:
         read = getattr(self.log, "events", None)
@@ -176,15 +184,13 @@ class Journal:
             self.events.append(event)
             self.fold.apply(event)
 
-    def _comment(self, line: str) -> None:
+    def _comment(self, line: str) -> str | None:
         if self.lines_emitted >= self.max_lines:
-            return
+            return None
         self.lines_emitted += 1
         if self.lines_emitted == self.max_lines:
             line = "further commentary suppressed (OSS_VISIBLE_TRACE_MAX_EVENTS reached)"
-        text = self.redactor.redact(line).text
-        self._append(CommentaryEmitted(text=text), "runtime")
-        self.pending.append(text)
+        return self.redactor.redact(line).text
 
 
 @dataclass

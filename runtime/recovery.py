@@ -184,20 +184,17 @@ def _recover_one(project_root: Path, log_path: Path, closed_by: Closer) -> Recov
             "crashed or stopped); found and closed when the project's runs were next opened"
         )
         report = interrupted_report(reduce(events), why, closed_by)
-        with event_log.held():
-            event_log.append(
-                MissionInterrupted(cause="process_died", detail=why, torn_bytes=torn), closed_by
-            )
-            event_log.append(ReportValidated(status="FAILED", report=report), closed_by)
-            event_log.append(
-                MissionFinalized(
-                    status="FAILED",
-                    closure_reason=Reason.INTERRUPTED.value,
-                    closed_by=closed_by,
-                    detail=why,
-                ),
-                closed_by,
-            )
+        closing = (
+            MissionInterrupted(cause="process_died", detail=why, torn_bytes=torn),
+            ReportValidated(status="FAILED", report=report),
+            MissionFinalized(
+                status="FAILED",
+                closure_reason=Reason.INTERRUPTED.value,
+                closed_by=closed_by,
+                detail=why,
+            ),
+        )
+        event_log.append_all([(payload, closed_by) for payload in closing])
         project_log(project_root, event_log)
         return RecoveredRun(event_log.run_id, event_log.mission_id, True, torn, False)
 

@@ -197,3 +197,30 @@ async def test_a_mission_streams_redacted_narration_and_reports_its_delivery(
     assert delivery["sse_emitted"] == len(lines) == delivery["commentary_recorded"]
     assert delivery["consumer_observed"] == 0
     assert f"Delivery status: {len(lines)} commentary line(s) recorded" in ran.outcome.final_text
+
+
+# --- Journal: an event and its commentary are written together -------------------------------
+
+from runtime.eventlog import MissionEventLog, load_events  # noqa: E402
+from runtime.loop import Journal  # noqa: E402
+from runtime.redact import Redactor  # noqa: E402
+
+
+def test_the_journal_writes_commentary_right_after_its_event_as_the_runtime(tmp_path):
+    log = MissionEventLog.create(tmp_path, "run-1", "m-1")
+    journal = Journal(log, Redactor(), TraceMode.SUMMARY, max_lines=3)
+    journal.add(admitted())
+    journal.add(ReportProposed(report={}), "model")
+    written = [(e.event_type, e.source, e.payload.get("text")) for e in load_events(log.path)]
+    assert written == [
+        ("MissionAdmitted", "runtime", None),
+        ("CommentaryEmitted", "runtime", "I'm loading the compiled MissionV1 contract."),
+        ("CommentaryEmitted", "runtime", "mission admitted: tier A3 on kimi (kimi-k2.6)"),
+        ("ReportProposed", "model", None),
+        (
+            "CommentaryEmitted",
+            "runtime",
+            "further commentary suppressed (OSS_VISIBLE_TRACE_MAX_EVENTS reached)",
+        ),
+    ]
+    assert journal.pending == [text for _, _, text in written if text]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -25,8 +26,11 @@ from runtime.eventlog import (
 )
 from runtime.events import (
     CommentaryEmitted,
+    Event,
+    EventSource,
     MissionAdmitted,
     ModelCalled,
+    Payload,
     Route,
     hash_event_body,
 )
@@ -106,6 +110,59 @@ def test_non_json_payload_values_are_refused(tmp_path: Path) -> None:
 def test_bad_source_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EventLogError, match="source"):
         _log_with(tmp_path, 0).append(CommentaryEmitted(text="x"), source="nobody")  # type: ignore[arg-type]
+
+
+def test_append_all_writes_its_events_in_order_and_chained(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 1)
+    written = log.append_all(
+        [(CommentaryEmitted(text="a"), "runtime"), (CommentaryEmitted(text="b"), "test")]
+    )
+    assert [(e.seq, e.source) for e in written] == [(2, "runtime"), (3, "test")]
+    assert load_events(log.path)[1:] == written
+    assert written[1].prev_hash == written[0].event_hash and verify_log(log.path).ok
+
+
+def test_then_derives_events_that_follow_in_the_same_append(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 1)
+    written = log.append_all(
+        [(CommentaryEmitted(text="event"), "model"), (CommentaryEmitted(text="last"), "test")],
+        then=lambda e: [(CommentaryEmitted(text=f"about {e.seq}"), "runtime")],
+    )
+    assert [(e.seq, e.source, e.payload["text"]) for e in written] == [
+        (2, "model", "event"),
+        (3, "runtime", "about 2"),
+        (4, "test", "last"),
+    ]
+    assert load_events(log.path)[1:] == written and log.seq == 4
+
+
+def test_a_batch_with_a_bad_event_writes_none_of_it(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 1)
+    bad = ModelCalled(call_index=1, model="m", profile="p", outcome="ok", latency_ms=float("inf"))
+    with pytest.raises(EventLogError, match="not JSON"):
+        log.append_all([(CommentaryEmitted(text="fine"), "runtime"), (bad, "runtime")])
+
+    def broken_commentary(event: Event) -> list[tuple[Payload, EventSource]]:
+        raise RuntimeError("the narrator broke")
+
+    with pytest.raises(RuntimeError, match="narrator"):
+        log.append_all([(CommentaryEmitted(text="fine"), "runtime")], then=broken_commentary)
+    assert len(_lines(log.path)) == 1 and log.seq == 1
+    assert log.append(CommentaryEmitted(text="next")).seq == 2
+
+
+def test_an_append_waits_for_the_lock_and_then_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime import eventlog
+
+    log = _log_with(tmp_path, 1)
+    monkeypatch.setattr(eventlog, "LOCK_TIMEOUT_SECONDS", 0.05)
+    with open(str(log.path) + ".lock", "a") as holder:  # another writer holds the lock
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(EventLogError, match="stayed locked"):
+            log.append(CommentaryEmitted(text="blocked"))
+    assert log.append(CommentaryEmitted(text="free again")).seq == 2
 
 
 def test_reopen_continues_the_chain(tmp_path: Path) -> None:
@@ -361,6 +418,21 @@ _WRITER = textwrap.dedent(
     """
 )
 
+# Appends batches of three events: one write each, which no other writer's event may split.
+_BATCH_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from runtime.eventlog import MissionEventLog
+    from runtime.events import CommentaryEmitted
+
+    path, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    log = MissionEventLog.open(path, mission_id="m-1")
+    for index in range(count):
+        log.append_all([(CommentaryEmitted(text=f"{name} {index}"), "test")] * 3)
+    """
+)
+
 # Dies with SIGKILL halfway through writing its line: a crash in the middle of an append.
 _TORN_WRITER = textwrap.dedent(
     """
@@ -440,3 +512,14 @@ def test_two_processes_append_a_thousand_events_each(tmp_path: Path) -> None:
         mine = [t for t in texts if t.startswith(name)]
         assert mine == [f"{name} {i}" for i in range(1000)]  # each writer's order is kept
     assert os.path.getsize(path) == sum(len(line) for line in _lines(path))
+
+
+def test_batches_from_two_processes_are_never_split(tmp_path: Path) -> None:
+    path = MissionEventLog.create(tmp_path, "run-1", "m-1").path
+    writers = [_python(_BATCH_WRITER, str(path), name, "300") for name in ("alpha", "beta")]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0
+    assert verify_log(path).ok
+    texts = [e.payload["text"] for e in load_events(path)]
+    assert len(texts) == 1800
+    assert all(texts[i] == texts[i + 1] == texts[i + 2] for i in range(0, 1800, 3))
