@@ -6,8 +6,7 @@ came from), is rendered deterministically from that prefix alone, and is written
 and compare bytes: a projection edited by hand, left behind by a newer event, or stamped with a
 head the log does not hold is reported as drift.
 
-Rendering is pure; only :func:`write_projections`, :func:`check_drift` and
-:func:`atomic_write_text` touch the disk.
+Rendering is pure; only :func:`write_projections` and :func:`check_drift` touch the disk.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runtime.atomic import atomic_write_text
+from runtime.atomic import atomic_write_text as atomic_write_text  # the patch pipeline's
+from runtime.atomic import atomic_write_texts
 from runtime.canonical import tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
 from runtime.eventlog import MissionEventLog, check_plain_name
@@ -81,8 +81,8 @@ def project_log(
     else:
         events = log.events()
         record = reduce(events)
-    for payload in write_projections(project_root, events, record):
-        log.append(payload, "runtime")
+    written = write_projections(project_root, events, record)
+    log.append_all([(payload, "runtime") for payload in written])
     return record
 
 
@@ -97,16 +97,12 @@ def write_projections(
     if not events:
         raise ValueError("no events to project; a run's log starts with MissionAdmitted")
     rendered = render_projections(events, record)
-    record_mission = events[0].mission_id
-    directory = mission_dir(project_root, record_mission)
+    atomic_write_texts(mission_dir(project_root, events[0].mission_id), rendered)
     head = events[-1].event_hash
-    written = []
-    for name, text in rendered.items():
-        atomic_write_text(directory / name, text)
-        written.append(
-            ProjectionWritten(name=name, sha256=tagged_sha256(text.encode()), head_hash=head)
-        )
-    return written
+    return [
+        ProjectionWritten(name=name, sha256=tagged_sha256(text.encode()), head_hash=head)
+        for name, text in rendered.items()
+    ]
 
 
 def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> list[Drift]:
