@@ -54,6 +54,10 @@ __all__ = ["MARKER_PREFIX", "Redacted", "Redactor", "marker"]
 MARKER_PREFIX = "[REDACTED:"
 # Configured values shorter than this would match ordinary words; Settings already drops them.
 MIN_EXACT_VALUE_LENGTH = 6
+# Short texts (keys, tool names, paths, phases) come back again and again in a mission; their
+# results are remembered, up to this many.
+MEMO_MAX_CHARS = 256
+MEMO_ENTRIES = 4096
 
 
 def marker(kind: str) -> str:
@@ -173,8 +177,9 @@ _HEX_ONLY = re.compile(r"^[0-9a-fA-F]+$")
 # Git object ids (SHA-1, SHA-256) and content digests: the model needs them verbatim.
 _DIGEST_LENGTHS = frozenset({40, 64})
 
-_DETECT_SECRETS_PLUGINS: tuple[RegexBasedDetector, ...] = tuple(
-    plugin()
+# Each plugin with the kind its findings are marked with.
+_DETECT_SECRETS_PLUGINS: tuple[tuple[RegexBasedDetector, str], ...] = tuple(
+    (plugin(), re.sub(r"[^a-z0-9]+", "_", plugin.secret_type.lower()).strip("_"))
     for plugin in (
         ArtifactoryDetector,
         AWSKeyDetector,
@@ -219,9 +224,21 @@ class Redactor:
         self._exact_pattern = (
             re.compile("|".join(re.escape(v) for v in self._exact)) if self._exact else None
         )
+        self._memo: dict[str, Redacted] = {}
 
     def redact(self, text: str) -> Redacted:
         """``text`` with every detected secret replaced; count and kinds of what was replaced."""
+        known = self._memo.get(text)
+        if known is not None:
+            return known
+        result = self._redact(text)
+        if len(text) <= MEMO_MAX_CHARS:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[text] = result
+        return result
+
+    def _redact(self, text: str) -> Redacted:
         if not text:
             return Redacted(text=text, count=0, kinds=())
         spans = _merge(self._find(text))
@@ -394,11 +411,10 @@ def _printable(data: bytes) -> str | None:
 
 def _detect_secrets_spans(text: str) -> Iterator[_Span]:
     """Spans of every value detect-secrets' format plugins report in ``text``."""
-    for plugin in _DETECT_SECRETS_PLUGINS:
+    for plugin, kind in _DETECT_SECRETS_PLUGINS:
         needles = _PLUGIN_NEEDLES.get(type(plugin))
         if needles is not None and not any(needle in text for needle in needles):
             continue
-        kind = _kind_of(plugin.secret_type)
         for value in set(plugin.analyze_string(text)):
             # Plugins report values, not positions; short reports would match ordinary text.
             if len(value) < 8 or MARKER_PREFIX in value or _PLACEHOLDER.match(value):
@@ -407,10 +423,6 @@ def _detect_secrets_spans(text: str) -> Iterator[_Span]:
             while start != -1:
                 yield _Span(start, start + len(value), kind)
                 start = text.find(value, start + len(value))
-
-
-def _kind_of(secret_type: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", secret_type.lower()).strip("_")
 
 
 def _merge(spans: Iterable[_Span]) -> list[_Span]:

@@ -140,3 +140,12 @@ def test_redact_obj_walks_nested_structures():
 
 def test_empty_text(redactor: Redactor):
     assert redactor.redact("").count == 0
+
+
+def test_remembered_results_belong_to_their_redactor():
+    text = "the key is opaque-value-42 here"
+    plain = Redactor()
+    keyed = Redactor(["opaque-value-42"])
+    for _ in range(2):  # the second call answers from each redactor's memo
+        assert plain.redact(text).text == text
+        assert keyed.redact(text).text == "the key is [REDACTED:configured_key] here"
