@@ -12,35 +12,28 @@ import secrets
 from pathlib import Path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) so that readers see the old file or the new one, never a mix."""
-    path = Path(path)
-    atomic_write_texts(path.parent, {path.name: text})
+def atomic_write_text(path: Path, text: str, *, sync_folder: bool = True) -> None:
+    """Write ``text`` (UTF-8) so that readers see the old file or the new one, never a mix.
 
-
-def atomic_write_texts(directory: Path, texts: dict[str, str]) -> None:
-    """Write each of ``texts`` (file name to text) in ``directory`` atomically.
-
-    Each goes to a temporary file in the folder, flushed to disk and renamed over its name;
-    on any failure that temporary file is removed and the old file is left as it was. The
-    folder is flushed once, after the last rename.
+    A temporary file in the same folder is written, flushed to disk and renamed over ``path``;
+    on any failure it is removed and the old file is left as it was. Without ``sync_folder``
+    the caller flushes the folder (:func:`fsync_dir`) once after writing several files.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        path = directory / name
-        temporary = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-    fsync_dir(directory)  # the renames themselves must reach the disk too
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    if sync_folder:
+        fsync_dir(path.parent)  # the rename itself must reach the disk too
 
 
 def fsync_dir(directory: Path) -> None:

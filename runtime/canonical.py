@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 # One encoder object each: json.dumps builds a new encoder per call, a third of the cost.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_STRICT_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+_ENCODERS = {
+    strict: json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=not strict
+    )
+    for strict in (False, True)
+}
 
 
 def canonical_json(obj: Any, *, strict: bool = False) -> str:
@@ -19,12 +21,7 @@ def canonical_json(obj: Any, *, strict: bool = False) -> str:
     ``strict`` refuses NaN and Infinity with ValueError: they are not JSON, and the event log
     must hold only lines any JSON reader round-trips.
     """
-    return (_STRICT_ENCODER if strict else _ENCODER).encode(obj)
-
-
-def canonical_bytes(obj: Any) -> bytes:
-    """UTF-8 bytes of :func:`canonical_json`."""
-    return canonical_json(obj).encode("utf-8")
+    return _ENCODERS[strict].encode(obj)
 
 
 def sha256_hex(data: bytes | str) -> str:

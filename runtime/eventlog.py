@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -198,10 +199,7 @@ class MissionEventLog:
         with self._locked():
             self._catch_up()
             data = os.pread(self._fd, self._head.offset, 0)
-        result = scan(data)
-        if result.problems:
-            raise EventLogCorrupted(self.path, result.problems)
-        return result.events
+        return _verified(self.path, data)  # checked with the lock released
 
     def close(self) -> None:
         """Release the file descriptors (appends after this fail)."""
@@ -289,16 +287,15 @@ class MissionEventLog:
             data = data[:cut]
         # Before the first event the run and mission are whatever that event says.
         known = head.seq > 0
-        result = scan(
+        events = _verified(
+            self.path,
             data,
             start=head,
             run_id=self.run_id if known else None,
             mission_id=self.mission_id if known else None,
         )
-        if result.problems:
-            raise EventLogCorrupted(self.path, result.problems)
-        if result.events:
-            first, last = result.events[0], result.events[-1]
+        if events:
+            first, last = events[0], events[-1]
             if not known:
                 if self.mission_id and first.mission_id != self.mission_id:
                     raise EventLogError(
@@ -346,8 +343,13 @@ def load_events(path: Path) -> list[Event]:
     """
     path = Path(path)
     data = path.read_bytes()
-    data = data[: data.rfind(b"\n") + 1]
-    result = scan(data)
+    return _verified(path, data[: data.rfind(b"\n") + 1])
+
+
+def _verified(path: Path, data: bytes, **context: Any) -> list[Event]:
+    """The events in ``data`` (whole lines of the log at ``path``, scanned with ``context``);
+    EventLogCorrupted on any problem."""
+    result = scan(data, **context)
     if result.problems:
         raise EventLogCorrupted(path, result.problems)
     return result.events

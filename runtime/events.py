@@ -11,8 +11,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runtime.canonical import canonical_json, tagged_sha256
-
 EventSource = Literal["runtime", "model", "bridge", "cli", "test"]
 
 
@@ -259,17 +257,6 @@ class Event(BaseModel):
         if value not in PAYLOAD_TYPES:
             raise ValueError(f"unknown event type {value!r}")
         return value
-
-    def body(self) -> dict[str, Any]:
-        """The event as a dict without ``event_hash``: what the hash covers."""
-        data = self.model_dump()
-        data.pop("event_hash")
-        return data
-
-
-def hash_event_body(body: dict[str, Any]) -> str:
-    """``sha256:`` of the canonical JSON of an event without its ``event_hash``."""
-    return tagged_sha256(canonical_json(body))
 
 
 def utc_now() -> str:

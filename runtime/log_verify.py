@@ -106,6 +106,23 @@ class _Line:
     hashes: frozenset[str] = frozenset()  # hashes a successor may legitimately link to
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a loop builds many long-lived objects.
+
+    Parsing or folding 100k events allocates objects that all stay alive; the collector would
+    re-walk them again and again, making the loop superlinear. Nothing here makes cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@paused_gc()
 def scan(
     data: bytes,
     *,
@@ -121,13 +138,7 @@ def scan(
     canonical JSON the spec hashes: that only catches a writer that hashed non-canonical text
     (our writer cannot), costs a third of the scan, and so is left to :func:`verify_bytes`.
     """
-    with paused_gc():
-        return _scan_lines(data, start or Head(), run_id, mission_id, strict)
-
-
-def _scan_lines(
-    data: bytes, start: Head, run_id: str | None, mission_id: str | None, strict: bool
-) -> Scan:
+    start = start or Head()
     result = Scan()
     lines: list[_Line] = []
     pieces = data.split(b"\n")
@@ -135,8 +146,7 @@ def _scan_lines(
     # Lines and seqs agree in a verified log, so the head's seq is the line count before it.
     first_line = 1 + start.seq
     for index, raw in enumerate(pieces):
-        number = first_line + index
-        line = _check_line(raw, number, result.problems, strict)
+        line = _check_line(raw, first_line + index, result.problems, strict)
         lines.append(line)
         if line.event is not None:
             result.events.append(line.event)
@@ -294,19 +304,3 @@ def _canonical_or_none(obj: Any) -> str | None:
         return canonical_json(obj, strict=True)
     except ValueError:  # NaN or Infinity in a line: not canonical JSON
         return None
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a loop builds many long-lived objects.
-
-    Parsing or folding 100k events allocates objects that all stay alive; the collector would
-    re-walk them again and again, making the loop superlinear. Nothing here makes cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

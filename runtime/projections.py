@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runtime.atomic import atomic_write_text as atomic_write_text  # the patch pipeline's
-from runtime.atomic import atomic_write_texts
+from runtime.atomic import atomic_write_text, fsync_dir
 from runtime.canonical import tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
 from runtime.eventlog import MissionEventLog, check_plain_name
@@ -97,7 +96,10 @@ def write_projections(
     if not events:
         raise ValueError("no events to project; a run's log starts with MissionAdmitted")
     rendered = render_projections(events, record)
-    atomic_write_texts(mission_dir(project_root, events[0].mission_id), rendered)
+    directory = mission_dir(project_root, events[0].mission_id)
+    for name, text in rendered.items():
+        atomic_write_text(directory / name, text, sync_folder=False)
+    fsync_dir(directory)  # once for every rename
     head = events[-1].event_hash
     return [
         ProjectionWritten(name=name, sha256=tagged_sha256(text.encode()), head_hash=head)

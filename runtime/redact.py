@@ -18,6 +18,7 @@ redacted multi-line block still match the file. Redacting redacted text changes 
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -224,19 +225,11 @@ class Redactor:
         self._exact_pattern = (
             re.compile("|".join(re.escape(v) for v in self._exact)) if self._exact else None
         )
-        self._memo: dict[str, Redacted] = {}
+        self._remembered = functools.lru_cache(maxsize=MEMO_ENTRIES)(self._redact)
 
     def redact(self, text: str) -> Redacted:
         """``text`` with every detected secret replaced; count and kinds of what was replaced."""
-        known = self._memo.get(text)
-        if known is not None:
-            return known
-        result = self._redact(text)
-        if len(text) <= MEMO_MAX_CHARS:
-            if len(self._memo) >= MEMO_ENTRIES:
-                self._memo.clear()
-            self._memo[text] = result
-        return result
+        return self._remembered(text) if len(text) <= MEMO_MAX_CHARS else self._redact(text)
 
     def _redact(self, text: str) -> Redacted:
         if not text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -32,7 +33,6 @@ from runtime.events import (
     ModelCalled,
     Payload,
     Route,
-    hash_event_body,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +43,17 @@ def _log_with(tmp_path: Path, count: int) -> MissionEventLog:
     for index in range(count):
         log.append(CommentaryEmitted(text=f"step {index}"))
     return log
+
+
+def _body(event: Event) -> dict[str, Any]:
+    """The event without its event_hash: what the hash covers."""
+    return {key: value for key, value in event.model_dump().items() if key != "event_hash"}
+
+
+def _spec_hash(body: dict[str, Any]) -> str:
+    """The design's formula, written out: sha256 of the canonical JSON, tagged."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -81,7 +92,7 @@ def test_events_are_chained_and_canonical(tmp_path: Path) -> None:
     assert events[2].prev_hash == events[1].event_hash
     for event, raw in zip(events, _lines(log.path), strict=True):
         assert raw.decode().rstrip("\n") == canonical_json(event.model_dump())
-        assert event.event_hash == hash_event_body(event.body())
+        assert event.event_hash == _spec_hash(_body(event))
     assert log.head_hash == events[-1].event_hash and log.seq == 3
 
 
@@ -331,9 +342,9 @@ def test_duplicated_line_is_reported(tmp_path: Path) -> None:
 def test_forged_event_with_a_correct_hash_breaks_the_chain(tmp_path: Path) -> None:
     log = _log_with(tmp_path, 3)
     events = load_events(log.path)
-    body = events[1].body()
+    body = _body(events[1])
     body["payload"] = {"text": "forged", "kind": "progress"}
-    body["event_hash"] = hash_event_body(body)
+    body["event_hash"] = _spec_hash(body)
     lines = _lines(log.path)
     lines[1] = (canonical_json(body) + "\n").encode()
     log.path.write_bytes(b"".join(lines))
@@ -350,9 +361,9 @@ def test_garbage_line_is_bad_json_and_not_also_deleted(tmp_path: Path) -> None:
 
 def _append_hashed_copy(log: MissionEventLog, **changes: Any) -> None:
     """Append a copy of event 1 as seq 2, changed and correctly hashed: only its content lies."""
-    body = load_events(log.path)[0].body()
+    body = _body(load_events(log.path)[0])
     body.update(seq=2, prev_hash=log.head_hash, **changes)
-    body["event_hash"] = hash_event_body(body)
+    body["event_hash"] = _spec_hash(body)
     with open(log.path, "a", encoding="utf-8") as handle:
         handle.write(canonical_json(body) + "\n")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from runtime.atomic import atomic_write_texts
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import MissionEventLog
 from runtime.events import (
@@ -246,16 +245,6 @@ def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path: Path) -> None:
     atomic_write_text(target, "twö")
     assert target.read_text(encoding="utf-8") == "twö"
     assert os.listdir(target.parent) == ["file.txt"]
-
-
-def test_atomic_write_of_several_files_stops_at_the_first_failure(tmp_path: Path) -> None:
-    atomic_write_texts(tmp_path, {"a.txt": "old a", "b.txt": "old b"})
-    with pytest.raises(UnicodeEncodeError):
-        atomic_write_texts(tmp_path, {"a.txt": "new a", "b.txt": "\udcff", "c.txt": "c"})
-    assert (tmp_path / "a.txt").read_text() == "new a" and (
-        tmp_path / "b.txt"
-    ).read_text() == "old b"
-    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.txt"]
 
 
 def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path) -> None:
