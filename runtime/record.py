@@ -1,12 +1,13 @@
 """The RunRecord: what a run did, as a pure fold over its events.
 
-``apply(record, event)`` is one step; ``reduce(events)`` is the whole fold. Both are pure: no
-files, no clock. Every event type has its own arm, and an event type the reducer does not know
-is an error, so a new event type cannot slip into the log without the record learning it.
+``apply(record, event)`` is one step, ``reduce(events)`` the whole fold and :class:`Fold` the
+fold kept live while a run appends. All are pure: no files, no clock. Every event type has its
+own arm, and an event type the reducer does not know is an error, so a new event type cannot
+slip into the log without the record learning it.
 
-To keep ``reduce`` linear, the fold runs over a private mutable draft and freezes it once at the
-end; ``apply`` thaws a record, takes one step and freezes again (fine for a single step, the
-wrong tool for a 100k-event log).
+The fold steps a private mutable draft whose entries are frozen models made once, as their
+event comes; freezing the draft copies containers, never entries, so a 100k-event ``reduce``
+stays linear and a live run can read its record after every step.
 """
 
 from __future__ import annotations

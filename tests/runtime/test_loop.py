@@ -62,6 +62,9 @@ def test_the_live_record_is_the_fold_of_the_log_it_wrote(project: Path) -> None:
     result, loop = run(project, [READ, GROUNDED])
     events = load_events(loop.journal.log.path)
     assert loop.record == reduce(events)
+    # The toolbox enforces the observation and file budgets per call, counting as the record does.
+    assert loop.toolbox.observation_bytes == loop.record.budgets_used.observation_bytes > 0
+    assert loop.toolbox.inspected_paths == loop.record.files_inspected == ("src/limits.py",)
     assert result.status == loop.record.status == "COMPLETE"
     assert result.report["findings"][0]["quote"] == "limit_3 = 3"
 
