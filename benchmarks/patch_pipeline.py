@@ -114,8 +114,6 @@ def measure(lines: int, repeat: int) -> None:
                         round=1,
                         redactor=redactor,
                         report=None,
-                        evidence_refs=[],
-                        denials=[],
                         append=log.append,
                     )
                 )

@@ -131,13 +131,15 @@ class ReportValidated(Payload):
 class PatchIntentProposed(Payload):
     intent: dict[str, Any]
     round: int = 1
+    report: dict[str, Any] | None = None  # the report the model sent with it (redacted)
 
 
 class PatchValidated(Payload):
     ok: bool
     reasons: list[str] = Field(default_factory=list)
     escalate: bool = False
-    diff_sha256: str | None = None
+    diff_sha256: str | None = None  # a validated diff is stored as a blob of the run by it
+    rollback_sha256: str | None = None  # likewise its reverse
     files_changed: list[str] = Field(default_factory=list)
     patch_bytes: int = 0
     base_sha256: dict[str, str | None] = Field(default_factory=dict)

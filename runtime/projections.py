@@ -1,28 +1,35 @@
 """Projections: the files a person or GPT reads, written from a fresh reduction of the log.
 
 Each file carries a ``projection_stamp`` (run id, event count and head hash of the log prefix it
-came from), is rendered deterministically from that prefix alone, and is written atomically
-(temp file, fsync, rename). So :func:`check_drift` can re-render any projection from the log
-and compare bytes: a projection edited by hand, left behind by a newer event, or stamped with a
-head the log does not hold is reported as drift.
+came from), is rendered deterministically from that prefix alone (and the run's blobs, which
+it names by hash), and is written atomically (temp file, fsync, rename). The patch artifacts
+(``patch.diff``, ``rollback.diff``, ``review_packet.json``) keep the bytes users and ``git
+apply`` read, so their stamp is the ProjectionWritten event the log holds for them. So
+:func:`check_drift` can re-render any projection from the log and compare bytes: a projection
+edited by hand, left behind by a newer event, or stamped with a head the log does not hold is
+reported as drift.
 
-Rendering is pure; only :func:`write_projections` and :func:`check_drift` touch the disk.
+Rendering is pure; only :func:`write_projections`, :func:`check_drift` and :func:`run_blobs`
+touch the disk.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from runtime.atomic import atomic_write_text, fsync_dir
+from runtime.blobs import blob_dir, read_blobs
 from runtime.canonical import tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
 from runtime.eventlog import MissionEventLog, check_plain_name
 from runtime.events import Event, ProjectionWritten
+from runtime.patches.artifacts import PATCH_ARTIFACTS, render_patch_artifacts
 from runtime.record import RunRecord, reduce
 
 MISSIONS_DIR = Path(".codex-oss") / "missions"
@@ -44,6 +51,7 @@ PROJECTION_NAMES = (
     COMMENTARY,
     TRACE,
     *DOCUMENT_NAMES,
+    *PATCH_ARTIFACTS,
 )
 
 DriftKind = Literal["missing", "unreadable", "unknown_head", "other_run", "stale", "mismatch"]
@@ -95,7 +103,7 @@ def write_projections(
     """
     if not events:
         raise ValueError("no events to project; a run's log starts with MissionAdmitted")
-    rendered = render_projections(events, record)
+    rendered = render_projections(events, record, run_blobs(project_root, events))
     directory = mission_dir(project_root, events[0].mission_id)
     for name, text in rendered.items():
         atomic_write_text(directory / name, text, sync_folder=False)
@@ -115,17 +123,18 @@ def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> lis
     """
     directory = mission_dir(project_root, mission_id)
     index_of = {event.event_hash: index for index, event in enumerate(events)}
-    renders: dict[int, dict[str, str]] = {}
+    blobs = run_blobs(project_root, events)
+    render = functools.cache(lambda length: render_projections(events[:length], blobs=blobs))
     drifts: list[Drift] = []
     anchor = _anchor_prefix(directory, events, index_of)
-    expected = set(_render_cached(renders, events, anchor)) if anchor is not None else set()
+    expected = set(render(anchor)) if anchor is not None else set()
     present = {name for name in PROJECTION_NAMES if (directory / name).is_file()}
     for name in PROJECTION_NAMES:
         if name not in present:
             if name in expected:
                 drifts.append(Drift(name=name, kind="missing", message=f"{name} is missing"))
             continue
-        drift = _check_one(directory / name, name, events, index_of, renders)
+        drift = _check_one(directory / name, name, events, index_of, render)
         if drift is not None:
             drifts.append(drift)
     return drifts
@@ -134,9 +143,11 @@ def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> lis
 # --- rendering (pure) -----------------------------------------------------------------------
 
 
-def render_projections(events: list[Event], record: RunRecord | None = None) -> dict[str, str]:
-    """Every projection of ``events`` by file name: deterministic text from the events alone
-    (``record``, when given, must be their fold)."""
+def render_projections(
+    events: list[Event], record: RunRecord | None = None, blobs: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every projection of ``events`` by file name: deterministic text from the events and the
+    blobs they name (``record``, when given, must be their fold; without ``blobs``, no diff)."""
     record = reduce(events) if record is None else record
     stamp = {
         "run_id": record.run_id,
@@ -157,7 +168,19 @@ def render_projections(events: list[Event], record: RunRecord | None = None) -> 
         rendered[REPORT] = _json_text({**record.report.report, STAMP_KEY: stamp})
     for name, document in render_documents(record).items():
         rendered[name] = _json_text({STAMP_KEY: stamp, **document})
-    return rendered
+    folder = MISSIONS_DIR / str(record.mission_id)
+    return rendered | render_patch_artifacts(record, blobs or {}, folder)
+
+
+def run_blobs(project_root: Path, events: list[Event]) -> dict[str, str]:
+    """The blobs of the run that ``events`` name (the validated diffs), by hash."""
+    named = [
+        event.payload.get(key)
+        for event in events
+        if event.event_type == "PatchValidated"
+        for key in ("diff_sha256", "rollback_sha256")
+    ]
+    return read_blobs(blob_dir(project_root, events[0].run_id), named) if named else {}
 
 
 def mission_summary(record: RunRecord) -> dict[str, Any]:
@@ -360,22 +383,21 @@ def _anchor_prefix(directory: Path, events: list[Event], index_of: dict[str, int
     return None
 
 
-def _render_cached(renders: dict[int, dict[str, str]], events: list[Event], length: int) -> Any:
-    if length not in renders:
-        renders[length] = render_projections(events[:length])
-    return renders[length]
-
-
 def _check_one(
     path: Path,
     name: str,
     events: list[Event],
     index_of: dict[str, int],
-    renders: dict[int, dict[str, str]],
+    render: Callable[[int], dict[str, str]],
 ) -> Drift | None:
-    stamp = read_stamp(path)
+    stamp = _logged_stamp(name, events) if name in PATCH_ARTIFACTS else read_stamp(path)
     if stamp is None:
-        return Drift(name=name, kind="unreadable", message=f"{name} has no readable stamp")
+        what = "the log records no ProjectionWritten of it" if name in PATCH_ARTIFACTS else ""
+        return Drift(
+            name=name,
+            kind="unreadable",
+            message=f"{name} has no readable stamp{what and ': '}{what}",
+        )
     run_id = events[0].run_id if events else None
     if stamp.get("run_id") != run_id:
         return Drift(
@@ -392,7 +414,7 @@ def _check_one(
             "(the log lost events, or the file was forged)",
         )
     length = index_of[head] + 1
-    fresh = _render_cached(renders, events, length).get(name)
+    fresh = render(length).get(name)
     if fresh is None or path.read_bytes() != fresh.encode("utf-8"):
         return Drift(
             name=name,
@@ -407,4 +429,12 @@ def _check_one(
             message=f"{name} reflects seq {length}, but the log holds {len(later)} newer "
             f"event(s) up to seq {events[-1].seq}",
         )
+    return None
+
+
+def _logged_stamp(name: str, events: list[Event]) -> dict[str, Any] | None:
+    """The stamp of a projection that cannot carry one: the last ProjectionWritten of it."""
+    for event in reversed(events):
+        if event.event_type == "ProjectionWritten" and event.payload["name"] == name:
+            return {"run_id": event.run_id, "head_hash": event.payload["head_hash"]}
     return None

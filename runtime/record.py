@@ -144,6 +144,7 @@ class ImplementationState(_Frozen):
 
     intent: dict[str, Any] | None = None
     intent_rounds: int = 0
+    report: dict[str, Any] | None = None  # the model's report with the last proposal
     validation: dict[str, Any] | None = None
     applied: dict[str, Any] | None = None
     verifications: tuple[dict[str, Any], ...] = ()
@@ -353,6 +354,7 @@ def _step(draft: _Draft, event: Event) -> None:
             draft.implementation.update(
                 intent=payload.intent,
                 intent_rounds=draft.implementation["intent_rounds"] + 1,
+                report=payload.report,
                 validation=None,
                 applied=None,
                 verifications=[],

@@ -13,11 +13,9 @@ from typing import Any
 import click
 
 from bridge.cli.options import json_option, project_option
-from runtime.canonical import tagged_sha256
 from runtime.eventlog import (
     LOG_NAME,
     RUNS_DIR,
-    first_mission_id,
     load_events,
     run_log_path,
     verify_and_load,
@@ -25,6 +23,7 @@ from runtime.eventlog import (
 from runtime.eventlog import verify_log as verify
 from runtime.events import Event
 from runtime.explain import explain
+from runtime.patches.promotion import find_run_logs
 from runtime.projections import (
     MISSION_SUMMARY,
     MISSIONS_DIR,
@@ -34,6 +33,7 @@ from runtime.projections import (
     check_drift,
     mission_dir,
     read_stamp,
+    run_blobs,
 )
 from runtime.record import reduce
 
@@ -143,28 +143,23 @@ def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]
         "ok": not drifts,
         "problems": [f"{d.name}: {d.kind}: {d.message}" for d in drifts],
     }
-    artifact_problems = _artifact_problems(mission_dir(project, mission_id), events)
+    artifact_problems = _artifact_problems(project, mission_dir(project, mission_id), events)
     artifacts = {"name": "artifacts", "ok": not artifact_problems, "problems": artifact_problems}
     return [chain, drift, artifacts]
 
 
-def _artifact_problems(directory: Path, events: list[Event]) -> list[str]:
-    """Patch artifacts the log says exist must exist and hash to what the log recorded."""
+def _artifact_problems(project: Path, directory: Path, events: list[Event]) -> list[str]:
+    """The blobs the log names for the patch must be on disk, intact (the patch artifacts are
+    rendered from them); a closed run must have its run record."""
     record = reduce(events)
-    problems: list[str] = []
-    implementation = record.implementation
-    validation = implementation.validation or {}
-    expected: list[tuple[str, str | None]] = []
-    if validation.get("ok"):
-        expected += [("patch.diff", validation.get("diff_sha256")), ("review_packet.json", None)]
-    if implementation.rollback:
-        expected.append(("rollback.diff", implementation.rollback.get("rollback_sha256")))
-    for name, digest in expected:
-        path = directory / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif digest and tagged_sha256(path.read_bytes()) != digest:
-            problems.append(f"{name} does not hash to {digest} as the log recorded")
+    validation = record.implementation.validation or {}
+    named = [validation.get(key) for key in ("diff_sha256", "rollback_sha256")]
+    found = run_blobs(project, events) if validation.get("ok") else {}
+    problems = [
+        f"the blob {digest} the log names is missing or changed"
+        for digest in named
+        if validation.get("ok") and digest and digest not in found
+    ]
     if record.status not in {"empty", "running"} and not (directory / RUN_RECORD).is_file():
         problems.append(f"{RUN_RECORD} is missing for a closed run")
     return problems
@@ -219,10 +214,9 @@ def _run_of_mission(project: Path, mission_id: str, directory: Path) -> Path:
             path = None
         if path is not None and path.is_file():
             return path
-    runs = sorted((project / RUNS_DIR).glob(f"*/{LOG_NAME}"), reverse=True)
-    for path in runs:
-        if first_mission_id(path) == mission_id:
-            return path
+    logs = find_run_logs(project, mission_id)
+    if logs:
+        return logs[0]
     raise click.UsageError(f"no run log of mission {mission_id!r} in {RUNS_DIR}")
 
 

@@ -2,9 +2,12 @@
 
 One call handles one proposal: record it (redacted), validate it, and for A5/A6 apply it in an
 isolated worktree and run the mission's verification commands there. Events are appended
-through ``append`` as they happen, so a crash leaves an honest log of how far the step got;
-the outcome lists the events it appended (they must not be appended again). The project's
-working tree, index and HEAD are never written: only ``.codex-oss/`` changes.
+through ``append`` as they happen, so a crash leaves an honest log of how far the step got.
+A validated diff
+and its rollback are stored as blobs of the run before PatchValidated names their hashes;
+``patch.diff``, ``rollback.diff`` and ``review_packet.json`` are projections of the log
+(runtime.patches.artifacts). The project's working tree, index and HEAD are never written:
+only ``.codex-oss/`` changes.
 
 Statuses: A4 ends VALIDATED or REJECTED; A5/A6 end VERIFIED, VERIFICATION_FAILED, REJECTED,
 ESCALATE or FAILED. Any status may be ESCALATE (critical path) or FAILED (the runtime itself
@@ -14,16 +17,16 @@ could not finish, e.g. no git HEAD), always with the reason.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import git
 
 from runtime.actions import Action
+from runtime.blobs import blob_dir, write_blob
 from runtime.canonical import tagged_sha256
 from runtime.events import (
     Event,
@@ -36,16 +39,12 @@ from runtime.events import (
 )
 from runtime.loop import Journal, PatchDecision
 from runtime.mission import MissionV1, Tier
+from runtime.patches.artifacts import report_section, review_packet
+from runtime.patches.build import BuiltPatch
 from runtime.patches.intent import IntentError, parse_intent
-from runtime.patches.review import (
-    PacketInput,
-    VerificationSummary,
-    build_review_packet,
-    render_markdown,
-)
 from runtime.patches.status import PatchStatus
 from runtime.patches.validate import Validation, differing, run_git, validate_intent
-from runtime.patches.verdict import NO_VERIFICATION_COMMANDS, verification_failures
+from runtime.patches.verdict import NO_VERIFICATION_COMMANDS, PatchVerdict, verification_failures
 from runtime.patches.verify import (
     allowed_commands,
     check_allowed,
@@ -54,43 +53,23 @@ from runtime.patches.verify import (
     run_verification,
 )
 from runtime.patches.worktree import WorktreeError, create_worktree, remove_worktree
-from runtime.projections import atomic_write_text, mission_dir
+from runtime.projections import MISSIONS_DIR
 from runtime.redact import Redactor
-
-PATCH_FILE = "patch.diff"
-ROLLBACK_FILE = "rollback.diff"
-PACKET_FILE = "review_packet.json"
 
 
 @dataclass
 class PatchOutcome:
     """What became of one proposal.
 
-    ``events`` were already appended (in order) through ``append``; ``repairable`` is True
-    when the model may fix the reasons in one repair round.
+    ``repairable`` is True when the model may fix the reasons in one repair round. ``diff``
+    and ``rollback_diff`` are the validated patch's texts (also blobs of the run).
     """
 
     status: PatchStatus
     reasons: list[str]
-    events: list[Event] = field(default_factory=list)
     repairable: bool = False
     diff: str | None = None
     rollback_diff: str | None = None
-    review_packet: dict[str, Any] | None = None
-    review_markdown: str | None = None
-
-    def report_extra(self) -> dict[str, Any]:
-        """What the final report's ``patch`` section should carry beyond status and reasons."""
-        packet = self.review_packet or {}
-        return {
-            "diff_sha256": packet.get("diff_sha256"),
-            "rollback_sha256": packet.get("rollback_sha256"),
-            "changed_paths": packet.get("changed_paths", []),
-            "verification": packet.get("verification", []),
-            "adequacy": packet.get("adequacy"),
-            "artifacts": packet.get("artifacts", {}),
-            "review_markdown": self.review_markdown,
-        }
 
 
 async def run_patch_step(
@@ -101,27 +80,16 @@ async def run_patch_step(
     round: int,
     redactor: Redactor,
     report: dict[str, Any] | None,
-    evidence_refs: list[str],
-    denials: list[dict[str, Any]],
     append: Callable[[Payload], Event],
-    keep_worktree: bool = False,
 ) -> PatchOutcome:
     """Record, validate and (A5/A6) verify one patch proposal; see the module docstring."""
-    step = _Step(project_root.resolve(), mission, redactor, append, keep_worktree)
-    packet = PacketInput(
-        mission=mission,
-        status=PatchStatus.FAILED,
-        reasons=[],
-        report=report,
-        evidence_refs=list(evidence_refs),
-        denials=list(denials),
-    )
+    step = _Step(project_root.resolve(), mission, redactor, append)
     try:
-        return await step.run(intent_data, round, packet)
+        return await step.run(intent_data, round, report)
     except (WorktreeError, OSError, subprocess.SubprocessError, git.GitCommandError) as exc:
         # The runtime could not finish (no HEAD, disk full, git missing): an honest FAILED.
         reason = redactor.redact(f"runtime_error: {exc}").text
-        return step.finish(PatchStatus.FAILED, [reason], packet)
+        return step.finish(PatchStatus.FAILED, [reason])
 
 
 @dataclass
@@ -130,67 +98,58 @@ class _Step:
     mission: MissionV1
     redactor: Redactor
     append: Callable[[Payload], Event]
-    keep_worktree: bool
-    events: list[Event] = field(default_factory=list)
     diff: str | None = None
     rollback_diff: str | None = None
 
-    def record(self, payload: Payload) -> Event:
-        event = self.append(payload)
-        self.events.append(event)
-        return event
-
-    async def run(self, intent_data: Any, round: int, packet: PacketInput) -> PatchOutcome:
+    async def run(
+        self, intent_data: Any, round: int, report: dict[str, Any] | None
+    ) -> PatchOutcome:
         recorded, _ = self.redactor.redact_obj(intent_data)
         if not isinstance(recorded, dict):
             recorded = {"value": recorded}
-        self.record(PatchIntentProposed(intent=recorded, round=round))
+        recorded_report = self.redactor.redact_obj(report)[0] if report is not None else None
+        proposed = self.append(
+            PatchIntentProposed(intent=recorded, round=round, report=recorded_report)
+        )
         try:
             intent = parse_intent(intent_data)
         except IntentError as exc:
             reasons = [self._clean(f"invalid_intent: {error}") for error in exc.errors]
-            self.record(PatchValidated(ok=False, reasons=reasons))
-            return self.finish(PatchStatus.REJECTED, reasons, packet, repairable=round == 1)
-        packet.intent = intent
+            self.append(PatchValidated(ok=False, reasons=reasons))
+            return self.finish(PatchStatus.REJECTED, reasons, repairable=round == 1)
         validation = await asyncio.to_thread(
             validate_intent, self.project_root, self.mission, intent, self.redactor
         )
-        self._record_validation(validation)
         reasons = [self._clean(r) for r in validation.reasons]
-        if not validation.ok or validation.built is None:
+        built = validation.built
+        if not validation.ok or built is None:
+            self._record_validation(validation, reasons)
             status = PatchStatus.ESCALATE if validation.escalate else PatchStatus.REJECTED
             repairable = status == PatchStatus.REJECTED and round == 1
-            return self.finish(status, reasons, packet, repairable=repairable)
-        built = validation.built
+            return self.finish(status, reasons, repairable=repairable)
+        # The texts go to the run's blobs before the event that names their hashes.
+        blobs = blob_dir(self.project_root, proposed.run_id)
+        write_blob(blobs, built.diff)
+        write_blob(blobs, built.rollback_diff)
+        self._record_validation(validation, reasons)
         self.diff, self.rollback_diff = built.diff, built.rollback_diff
-        packet.diff = built.diff
-        packet.diff_sha256 = tagged_sha256(built.diff)
-        packet.rollback_sha256 = tagged_sha256(built.rollback_diff)
-        packet.changed_paths = [c.path for c in built.changes]
-        packet.artifacts = self._write_diffs(built.diff, built.rollback_diff)
         if self.mission.tier is Tier.A4:
-            self._record_rollback(packet)
-            packet.caveats.append("A4: the patch was validated, not applied or run")
-            return self.finish(PatchStatus.VALIDATED, [], packet)
+            self._record_rollback()
+            return self.finish(PatchStatus.VALIDATED, [])
         if not allowed_commands(self.mission):
-            self._record_rollback(packet)
-            return self.finish(PatchStatus.ESCALATE, [NO_VERIFICATION_COMMANDS], packet)
-        return await self._verify_in_isolation(validation, packet)
+            self._record_rollback()
+            return self.finish(PatchStatus.ESCALATE, [NO_VERIFICATION_COMMANDS])
+        return await self._verify_in_isolation(built)
 
-    async def _verify_in_isolation(
-        self, validation: Validation, packet: PacketInput
-    ) -> PatchOutcome:
-        assert validation.built is not None and self.diff is not None
-        built = validation.built
+    async def _verify_in_isolation(self, built: BuiltPatch) -> PatchOutcome:
         # A bridge killed mid-verification may have left a command running in a worktree.
         await asyncio.to_thread(kill_orphaned_verifications, self.project_root)
         worktree = await asyncio.to_thread(
             create_worktree, self.project_root, self.mission.mission_id, self.mission.owned_paths
         )
-        kept = False
         try:
             applied = await asyncio.to_thread(
-                run_git, ["apply", "--whitespace=nowarn", "-"], worktree.path, self.diff
+                run_git, ["apply", "--whitespace=nowarn", "-"], worktree.path, built.diff
             )
             wrong = (
                 [] if applied.returncode else differing(worktree.path, built.changes, before=False)
@@ -198,13 +157,12 @@ class _Step:
             if applied.returncode or wrong:
                 why = applied.stderr.strip() or f"unexpected content in {wrong}"
                 reason = self._clean(f"isolation_apply_failed: {why}")
-                return self.finish(PatchStatus.FAILED, [reason], packet)
-            packet.base_commit = worktree.base_commit
-            self.record(
+                return self.finish(PatchStatus.FAILED, [reason])
+            self.append(
                 PatchAppliedInIsolation(
                     worktree=worktree.path.relative_to(self.project_root).as_posix(),
                     base_commit=worktree.base_commit,
-                    diff_sha256=packet.diff_sha256 or "",
+                    diff_sha256=tagged_sha256(built.diff),
                 )
             )
             results = []
@@ -218,37 +176,33 @@ class _Step:
                     redactor=self.redactor,
                     pgid_file=pgid_file_for(self.project_root, self.mission.mission_id),
                 )
-                summary = VerificationSummary(
-                    result.argv,
-                    result.exit_code,
-                    result.timed_out,
-                    result.duration_ms,
-                    result.output,
+                ran = VerificationRan(
+                    argv=result.argv,
+                    exit_code=result.exit_code,
+                    timed_out=result.timed_out,
+                    duration_ms=result.duration_ms,
+                    output=result.output,
                 )
-                self.record(VerificationRan(**asdict(summary)))
-                results.append(summary)
-            packet.verification = results
-            self._record_rollback(packet)
-            if self.keep_worktree:
-                kept = True
-                packet.worktree_kept = worktree.path.relative_to(self.project_root).as_posix()
-            failed = verification_failures(asdict(r) for r in results)
+                self.append(ran)
+                results.append(ran.model_dump())
+            self._record_rollback()
+            failed = verification_failures(results)
             if failed:
-                return self.finish(PatchStatus.VERIFICATION_FAILED, failed, packet)
-            return self.finish(PatchStatus.VERIFIED, [], packet)
+                return self.finish(PatchStatus.VERIFICATION_FAILED, failed)
+            return self.finish(PatchStatus.VERIFIED, [])
         finally:
-            if not kept:
-                await asyncio.to_thread(remove_worktree, self.project_root, worktree.path)
+            await asyncio.to_thread(remove_worktree, self.project_root, worktree.path)
 
-    def _record_validation(self, validation: Validation) -> None:
+    def _record_validation(self, validation: Validation, reasons: list[str]) -> None:
         built = validation.built
         has_diff = built is not None and bool(built.diff)
-        self.record(
+        self.append(
             PatchValidated(
                 ok=validation.ok,
-                reasons=[self._clean(r) for r in validation.reasons],
+                reasons=reasons,
                 escalate=validation.escalate,
                 diff_sha256=tagged_sha256(built.diff) if built and has_diff else None,
+                rollback_sha256=tagged_sha256(built.rollback_diff) if built and has_diff else None,
                 files_changed=[c.path for c in built.changes] if built else [],
                 patch_bytes=len(built.diff.encode("utf-8")) if built else 0,
                 base_sha256=validation.base_sha256,
@@ -256,74 +210,40 @@ class _Step:
             )
         )
 
-    def _record_rollback(self, packet: PacketInput) -> None:
+    def _record_rollback(self) -> None:
         # validate_intent proved the round trip in a scratch copy before we got here.
-        self.record(
+        assert self.diff is not None and self.rollback_diff is not None
+        self.append(
             RollbackRecorded(
-                diff_sha256=packet.diff_sha256 or "",
-                rollback_sha256=packet.rollback_sha256 or "",
+                diff_sha256=tagged_sha256(self.diff),
+                rollback_sha256=tagged_sha256(self.rollback_diff),
                 proven=True,
             )
         )
 
-    def _write_diffs(self, diff: str, rollback: str) -> dict[str, str]:
-        folder = mission_dir(self.project_root, self.mission.mission_id)
-        atomic_write_text(folder / PATCH_FILE, diff)
-        atomic_write_text(folder / ROLLBACK_FILE, rollback)
-        return {
-            "patch": self._relative(folder / PATCH_FILE),
-            "rollback": self._relative(folder / ROLLBACK_FILE),
-            "review_packet": self._relative(folder / PACKET_FILE),
-        }
-
     def finish(
-        self,
-        status: PatchStatus,
-        reasons: list[str],
-        packet: PacketInput,
-        *,
-        repairable: bool = False,
+        self, status: PatchStatus, reasons: list[str], *, repairable: bool = False
     ) -> PatchOutcome:
-        packet.status = status
-        packet.reasons = reasons
-        folder = mission_dir(self.project_root, self.mission.mission_id)
-        packet.artifacts.setdefault("review_packet", self._relative(folder / PACKET_FILE))
-        review = build_review_packet(packet)
-        atomic_write_text(folder / PACKET_FILE, json.dumps(review, indent=2, ensure_ascii=False))
         return PatchOutcome(
             status=status,
             reasons=reasons,
-            events=list(self.events),
             repairable=repairable,
             diff=self.diff,
             rollback_diff=self.rollback_diff,
-            review_packet=review,
-            review_markdown=render_markdown(review),
         )
 
     def _clean(self, text: str) -> str:
         return self.redactor.redact(text).text
 
-    def _relative(self, path: Path) -> str:
-        return path.relative_to(self.project_root).as_posix()
-
 
 class PatchPipeline:
-    """The mission loop's patch step: runs :func:`run_patch_step` for one ``propose_patch``."""
+    """The mission loop's patch step: runs :func:`run_patch_step` for one ``propose_patch``
+    and judges the outcome with the review packet built from the loop's live record."""
 
-    def __init__(
-        self,
-        project_root: Path,
-        mission: MissionV1,
-        redactor: Redactor,
-        *,
-        keep_worktree: bool = False,
-    ):
+    def __init__(self, project_root: Path, mission: MissionV1, redactor: Redactor):
         self.project_root = project_root
         self.mission = mission
         self.redactor = redactor
-        self.keep_worktree = keep_worktree
-        self.last: PatchOutcome | None = None
 
     async def __call__(self, *, action: Action, round: int, journal: Journal) -> PatchDecision:
         outcome = await run_patch_step(
@@ -333,27 +253,14 @@ class PatchPipeline:
             round=round,
             redactor=self.redactor,
             report=action.report,
-            evidence_refs=report_evidence_refs(action.report),
-            denials=[
-                denial.model_dump(include={"tool_name", "reason_code", "message"})
-                for denial in journal.record.denials
-            ],
             append=journal.add,
-            keep_worktree=self.keep_worktree,
         )
-        self.last = outcome
+        verdict = PatchVerdict(outcome.status, outcome.reasons)
+        folder = MISSIONS_DIR / self.mission.mission_id
+        packet = review_packet(journal.record, verdict, outcome.diff, folder)
         return PatchDecision(
             status=outcome.status,
             reasons=outcome.reasons,
             repairable=outcome.repairable,
-            extra_report=outcome.report_extra(),
+            extra_report=report_section(packet) if packet is not None else {},
         )
-
-
-def report_evidence_refs(report: dict[str, Any] | None) -> list[str]:
-    """Every evidence reference the model's report cites, in order, without repeats."""
-    refs: list[str] = []
-    for finding in (report or {}).get("findings") or []:
-        if isinstance(finding, dict):
-            refs.extend(str(r) for r in finding.get("evidence_refs") or [] if isinstance(r, str))
-    return list(dict.fromkeys(refs))

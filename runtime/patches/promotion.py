@@ -11,17 +11,24 @@ run's log (``PatchPromoted`` / ``PatchRolledBack``).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
+from runtime.blobs import blob_dir, read_blobs
 from runtime.canonical import sha256_hex, tagged_sha256
-from runtime.eventlog import RUNS_DIR, EventLogError, MissionEventLog, load_events
+from runtime.eventlog import (
+    LOG_NAME,
+    RUNS_DIR,
+    EventLogError,
+    MissionEventLog,
+    first_mission_id,
+    load_events,
+)
 from runtime.events import PatchPromoted, PatchRolledBack
-from runtime.patches.pipeline import PATCH_FILE, ROLLBACK_FILE
+from runtime.patches.artifacts import PATCH_FILE, ROLLBACK_FILE
 from runtime.patches.status import PASSED, PatchStatus
 from runtime.patches.validate import run_git
 from runtime.patches.verdict import PatchState, patch_state
@@ -101,28 +108,21 @@ def promote(
                 "already_promoted",
                 f"the patch is already promoted; `codex-oss rollback {mission_id}` undoes it",
             )
-        diff = _artifact(root, mission_id, PATCH_FILE, record.diff_sha256)
-        _expect_state(root, record.base_sha256, "changed_base", "changed since verification")
-        _apply(root, diff, check_only=True)
-        result = _result(mission_id, log_path, record, "promote", dry_run)
-        if dry_run:
-            return result
-        _apply(root, diff, check_only=False)
-        _expect_state(root, record.result_sha256, "apply_mismatch", "not as verified after apply")
-        with MissionEventLog.open(log_path) as log:
-            event = log.append(
-                PatchPromoted(
-                    diff_sha256=record.diff_sha256 or "",
-                    rollback_sha256=record.rollback_sha256 or "",
-                    files_changed=record.files_changed,
-                    forced=bool(gaps),
-                    adequacy_gaps=gaps,
-                ),
-                "cli",
-            )
-            project_log(root, log)  # the projections now say promoted / rolled back
-        result.event_seq = event.seq
-        return result
+        return _land(
+            root,
+            log_path,
+            _result(mission_id, log_path, record, "promote", dry_run),
+            _artifact(root, mission_id, log_path, PATCH_FILE, record.diff_sha256),
+            (record.base_sha256, "changed_base", "changed since verification"),
+            (record.result_sha256, "apply_mismatch", "not as verified after apply"),
+            PatchPromoted(
+                diff_sha256=record.diff_sha256 or "",
+                rollback_sha256=record.rollback_sha256 or "",
+                files_changed=record.files_changed,
+                forced=bool(gaps),
+                adequacy_gaps=gaps,
+            ),
+        )
 
 
 def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> PromotionResult:
@@ -132,40 +132,46 @@ def rollback(project_root: Path, mission_id: str, *, dry_run: bool = False) -> P
         log_path, record = _latest_patch(root, mission_id, promoted_only=True)
         if not record.promoted:
             raise PromotionRefused("not_promoted", "the mission's patch is not promoted")
-        rollback_diff = _artifact(root, mission_id, ROLLBACK_FILE, record.rollback_sha256)
-        _expect_state(root, record.result_sha256, "changed_since_promotion", "edited since")
-        _apply(root, rollback_diff, check_only=True)
-        result = _result(mission_id, log_path, record, "rollback", dry_run)
-        if dry_run:
-            return result
-        _apply(root, rollback_diff, check_only=False)
-        _expect_state(root, record.base_sha256, "apply_mismatch", "not restored by rollback")
-        with MissionEventLog.open(log_path) as log:
-            event = log.append(
-                PatchRolledBack(
-                    rollback_sha256=record.rollback_sha256 or "",
-                    files_changed=record.files_changed,
-                ),
-                "cli",
-            )
-            project_log(root, log)  # the projections now say promoted / rolled back
-        result.event_seq = event.seq
-        return result
+        return _land(
+            root,
+            log_path,
+            _result(mission_id, log_path, record, "rollback", dry_run),
+            _artifact(root, mission_id, log_path, ROLLBACK_FILE, record.rollback_sha256),
+            (record.result_sha256, "changed_since_promotion", "edited since"),
+            (record.base_sha256, "apply_mismatch", "not restored by rollback"),
+            PatchRolledBack(
+                rollback_sha256=record.rollback_sha256 or "", files_changed=record.files_changed
+            ),
+        )
 
 
 def find_run_logs(project_root: Path, mission_id: str) -> list[Path]:
     """Event logs of ``mission_id``'s runs, newest first (run ids sort by time)."""
-    runs = project_root / RUNS_DIR
-    logs = []
-    for path in sorted(runs.glob("*/events.jsonl"), reverse=True):
-        with path.open("rb") as handle:
-            first = handle.readline()
-        try:
-            if json.loads(first).get("mission_id") == mission_id:
-                logs.append(path)
-        except (ValueError, AttributeError):
-            continue  # an empty or torn first line: not a run we can promote from
-    return logs
+    logs = sorted((project_root / RUNS_DIR).glob(f"*/{LOG_NAME}"), reverse=True)
+    return [path for path in logs if first_mission_id(path) == mission_id]
+
+
+def _land(
+    root: Path,
+    log_path: Path,
+    result: PromotionResult,
+    diff: str,
+    before: tuple[dict[str, str | None], str, str],
+    after: tuple[dict[str, str | None], str, str],
+    event: PatchPromoted | PatchRolledBack,
+) -> PromotionResult:
+    """Check that the files hash to ``before`` and that ``diff`` applies; then, unless a dry
+    run, apply it, check the files now hash to ``after`` and record ``event``."""
+    _expect_state(root, *before)
+    _apply(root, diff, check_only=True)
+    if result.dry_run:
+        return result
+    _apply(root, diff, check_only=False)
+    _expect_state(root, *after)
+    with MissionEventLog.open(log_path) as log:
+        result.event_seq = log.append(event, "cli").seq
+        project_log(root, log)  # the projections now say promoted / rolled back
+    return result
 
 
 def _latest_patch(
@@ -186,8 +192,15 @@ def _latest_patch(
     raise PromotionRefused("no_patch", f"no run of mission {mission_id!r} holds {what}")
 
 
-def _artifact(root: Path, mission_id: str, name: str, expected: str | None) -> str:
+def _artifact(root: Path, mission_id: str, log_path: Path, name: str, expected: str | None) -> str:
+    """The text the log names by ``expected``: the mission's projected file (which must hash
+    to it), or the run's blob of it while the run is not projected yet."""
     path = mission_dir(root, mission_id) / name
+    if not path.exists():
+        blob = read_blobs(blob_dir(root, log_path.parent.name), [expected]).get(expected or "")
+        if blob is None:
+            raise PromotionRefused("artifact_missing", f"neither {name} nor its blob is on disk")
+        return blob
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:

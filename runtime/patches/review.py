@@ -14,26 +14,12 @@ from typing import Any
 from runtime.mission import MissionV1, Tier
 from runtime.patches.intent import PatchIntentV1
 from runtime.patches.status import PASSED, PatchStatus
+from runtime.patches.verdict import passed
 
 PACKET_SCHEMA_VERSION = "review_packet.v1"
 # Diffs up to this size go into the markdown inline; larger ones are referenced by file.
 INLINE_DIFF_CHARS = 6000
 OUTPUT_TAIL_CHARS = 1500
-
-
-@dataclass(frozen=True)
-class VerificationSummary:
-    """One verification command as the packet reports it."""
-
-    argv: list[str]
-    exit_code: int | None
-    timed_out: bool
-    duration_ms: float
-    output: str
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
 
 
 @dataclass
@@ -49,12 +35,10 @@ class PacketInput:
     rollback_sha256: str | None = None
     changed_paths: list[str] = field(default_factory=list)
     base_commit: str | None = None
-    verification: Sequence[VerificationSummary] = ()
+    verification: Sequence[dict[str, Any]] = ()  # VerificationRan payloads
     report: dict[str, Any] | None = None
-    evidence_refs: list[str] = field(default_factory=list)
     denials: list[dict[str, Any]] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
-    worktree_kept: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,22 +73,22 @@ def build_review_packet(data: PacketInput) -> dict[str, Any]:
         "rollback_sha256": data.rollback_sha256,
         "verification": [
             {
-                "argv": list(v.argv),
-                "exit_code": v.exit_code,
-                "timed_out": v.timed_out,
-                "duration_ms": v.duration_ms,
-                "passed": v.passed,
-                "output_tail": v.output[-OUTPUT_TAIL_CHARS:],
+                "argv": list(v["argv"]),
+                "exit_code": v["exit_code"],
+                "timed_out": v["timed_out"],
+                "duration_ms": v["duration_ms"],
+                "passed": passed(v),
+                "output_tail": v["output"][-OUTPUT_TAIL_CHARS:],
             }
             for v in data.verification
         ],
         "denials": list(data.denials),
         "caveats": caveats,
         "model_claims": claims,
-        "evidence_refs": list(data.evidence_refs),
+        "evidence_refs": report_evidence_refs(data.report),
         "review_questions": review_questions(data),
         "adequacy": {"adequate": not gaps, "gaps": gaps},
-        "worktree_kept": data.worktree_kept,
+        "worktree_kept": None,  # no worktree outlives its step any more; readers keep the key
         "artifacts": dict(data.artifacts),
     }
 
@@ -127,6 +111,15 @@ def model_claims(intent: PatchIntentV1 | None, report: dict[str, Any] | None) ->
     }
 
 
+def report_evidence_refs(report: dict[str, Any] | None) -> list[str]:
+    """Every evidence reference the model's report cites, in order, without repeats."""
+    refs: list[str] = []
+    for finding in (report or {}).get("findings") or []:
+        if isinstance(finding, dict):
+            refs.extend(str(r) for r in finding.get("evidence_refs") or [] if isinstance(r, str))
+    return list(dict.fromkeys(refs))
+
+
 def report_caveats(report: dict[str, Any] | None) -> list[str]:
     """The model's own caveats and uncertainties, as strings."""
     out: list[str] = []
@@ -145,11 +138,11 @@ def adequacy_gaps(data: PacketInput, claims: dict[str, Any]) -> list[str]:
     if data.mission.tier is not Tier.A4 and data.diff:
         if not data.verification:
             gaps.append("no verification ran: the reviewer must test the patch themselves")
-        elif not all(v.passed for v in data.verification):
+        elif not all(passed(v) for v in data.verification):
             gaps.append("verification failed: the patch is not shown to work")
     if not claims["rationale"].strip() and not claims["findings"]:
         gaps.append("no rationale or findings: the reviewer must work out why the change is right")
-    if not data.evidence_refs:
+    if not report_evidence_refs(data.report):
         gaps.append("no evidence references: the model's claims are not tied to what it read")
     return gaps
 
@@ -166,9 +159,9 @@ def review_questions(data: PacketInput) -> list[str]:
             f"({objective!r}) and nothing else?"
         )
     for v in data.verification:
-        if not v.passed:
-            how = "timed out" if v.timed_out else f"exited {v.exit_code}"
-            questions.append(f"Why does `{' '.join(v.argv)}` fail ({how}) with this patch?")
+        if not passed(v):
+            how = "timed out" if v["timed_out"] else f"exited {v['exit_code']}"
+            questions.append(f"Why does `{' '.join(v['argv'])}` fail ({how}) with this patch?")
     if data.changed_paths and not any(_is_test(p) for p in data.changed_paths):
         questions.append(
             "No test changed: would the existing tests catch a regression of this fix?"

@@ -11,18 +11,21 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
+from runtime.blobs import blob_dir, write_blob
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import MissionEventLog
 from runtime.events import (
     CommentaryEmitted,
     MissionAdmitted,
     MissionFinalized,
+    PatchIntentProposed,
     PatchValidated,
     ReportValidated,
     RollbackRecorded,
     Route,
     ToolObserved,
 )
+from runtime.mission import Tier, compile_mission, template
 from runtime.projections import mission_dir, write_projections
 
 CODEX_OSS = Path(sys.executable).with_name("codex-oss")
@@ -199,28 +202,54 @@ def test_audit_reports_a_run_without_projections(tmp_path: Path) -> None:
     assert code == 1 and "projection drift" in failed and "artifacts" in failed
 
 
-def test_audit_checks_patch_artifacts_against_the_log(tmp_path: Path) -> None:
-    diff, rollback = "--- a/x\n+++ b/x\n", "--- b/x\n+++ a/x\n"
-    log = MissionEventLog.create(tmp_path, "run-1", "m-1")
-    log.append(MissionAdmitted(mission={"tier": "A4"}, route=ROUTE))
-    log.append(PatchValidated(ok=True, diff_sha256=tagged_sha256(diff), files_changed=["x"]))
-    log.append(
-        RollbackRecorded(diff_sha256=tagged_sha256(diff), rollback_sha256=tagged_sha256(rollback))
-    )
+def _patch_run(project: Path, diff: str, rollback: str) -> Path:
+    """An A4 run whose validated diff and rollback are blobs of the run, projected."""
+    mission = compile_mission(template(Tier.A4, "Fix x", "m-1", owned_paths=["x"])).mission
+    log = MissionEventLog.create(project, "run-1", "m-1")
+    log.append(MissionAdmitted(mission=mission.model_dump(mode="json"), route=ROUTE))
+    log.append(PatchIntentProposed(intent={"edits": []}))
+    hashes = {"diff_sha256": tagged_sha256(diff), "rollback_sha256": tagged_sha256(rollback)}
+    for text in (diff, rollback):
+        write_blob(blob_dir(project, "run-1"), text)
+    log.append(PatchValidated(ok=True, files_changed=["x"], **hashes))
+    log.append(RollbackRecorded(**hashes, proven=True))
     log.append(MissionFinalized(status="VALIDATED", closure_reason="patch_validated"))
-    for payload in write_projections(tmp_path, log.events()):
+    for payload in write_projections(project, log.events()):
         log.append(payload)
-    directory = mission_dir(tmp_path, "m-1")
-    code, document = _audit(tmp_path)
-    assert code == 1 and len(_failed(document)["artifacts"]) == 3
-    (directory / "patch.diff").write_text(diff)
-    (directory / "rollback.diff").write_text(rollback)
-    (directory / "review_packet.json").write_text("{}")
+    return mission_dir(project, "m-1")
+
+
+def test_the_patch_artifacts_are_projections_the_audit_checks(tmp_path: Path) -> None:
+    diff, rollback = "--- a/x\n+++ b/x\n", "--- b/x\n+++ a/x\n"
+    directory = _patch_run(tmp_path, diff, rollback)
+    assert (directory / "patch.diff").read_text() == diff
+    assert (directory / "rollback.diff").read_text() == rollback
+    assert json.loads((directory / "review_packet.json").read_text())["status"] == "VALIDATED"
     assert _audit(tmp_path)[0] == 0
+
     (directory / "patch.diff").write_text(diff + "+sneaky\n")
     code, document = _audit(tmp_path)
     assert code == 1
-    assert _failed(document)["artifacts"][0].startswith("patch.diff does not hash to")
+    assert _failed(document) == {
+        "projection drift": [
+            "patch.diff: mismatch: patch.diff differs from a fresh reduction of the log up to seq 5"
+        ]
+    }
+
+
+def test_audit_reports_a_missing_patch_artifact_and_a_missing_blob(tmp_path: Path) -> None:
+    diff, rollback = "--- a/x\n+++ b/x\n", "--- b/x\n+++ a/x\n"
+    directory = _patch_run(tmp_path, diff, rollback)
+    (directory / "review_packet.json").unlink()
+    assert _failed(_audit(tmp_path)[1]) == {
+        "projection drift": ["review_packet.json: missing: review_packet.json is missing"]
+    }
+    (blob_dir(tmp_path, "run-1") / tagged_sha256(rollback).removeprefix("sha256:")).unlink()
+    failed = _failed(_audit(tmp_path)[1])
+    assert failed["artifacts"] == [
+        f"the blob {tagged_sha256(rollback)} the log names is missing or changed"
+    ]
+    assert "rollback.diff: mismatch" in " ".join(failed["projection drift"])
 
 
 def test_audit_finds_the_run_without_projections_to_point_at_it(tmp_path: Path) -> None:

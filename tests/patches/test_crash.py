@@ -40,7 +40,7 @@ log.append(MissionAdmitted(
 print(log.path, flush=True)
 asyncio.run(run_patch_step(
     project_root=project, mission=mission, intent_data=intent, round=1, redactor=Redactor(),
-    report=None, evidence_refs=[], denials=[], append=log.append,
+    report=None, append=log.append,
 ))
 """
 # Verification that takes a while, so the kill lands mid-verification.

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from typing import Any
 
 from runtime.canonical import sha256_hex, tagged_sha256
 from runtime.eventlog import MissionEventLog, new_run_id, verify_log
-from runtime.mission import Tier
+from runtime.events import MissionAdmitted, Route
+from runtime.mission import MissionV1, Tier
+from runtime.patches.artifacts import review_packet
 from runtime.patches.pipeline import PatchOutcome, run_patch_step
+from runtime.patches.review import render_markdown
+from runtime.patches.verdict import PatchVerdict
 from runtime.patches.worktree import worktree_path
+from runtime.projections import MISSIONS_DIR, project_log
+from runtime.record import reduce
 from runtime.redact import Redactor
 from tests.patches.fixture_repo import (
     BUGGY,
@@ -22,24 +29,36 @@ from tests.patches.fixture_repo import (
     workspace_snapshot,
 )
 
+ROUTE = Route(alias="mission-a5-kimi", profile="kimi", upstream_model="kimi-k2.6")
+FINDING = {"claim": "the window count is off by one", "evidence_refs": ["file:calc/stats.py#L4-L6"]}
 
-async def step(project, log, mission, intent, round=1, **kwargs) -> PatchOutcome:
+
+async def step(project, log, mission: MissionV1, intent, round=1) -> PatchOutcome:
+    """One patch step in ``log`` (admitting ``mission`` first, as a run does)."""
+    if log.seq == 0:
+        log.append(MissionAdmitted(mission=mission.model_dump(mode="json"), route=ROUTE))
     return await run_patch_step(
         project_root=project,
         mission=mission,
         intent_data=intent,
         round=round,
         redactor=Redactor(["configured-upstream-key-123"]),
-        report=kwargs.pop("report", {"findings": [], "caveats": []}),
-        evidence_refs=kwargs.pop("evidence_refs", ["file:calc/stats.py#L4-L6"]),
-        denials=[],
+        report={"findings": [FINDING], "caveats": []},
         append=log.append,
-        **kwargs,
     )
 
 
+def packet_of(log, outcome: PatchOutcome) -> dict[str, Any]:
+    """The review packet the loop builds from its live record after the step."""
+    record = reduce(log.events())
+    verdict = PatchVerdict(outcome.status, outcome.reasons)
+    packet = review_packet(record, verdict, outcome.diff, MISSIONS_DIR / str(record.mission_id))
+    assert packet is not None
+    return packet
+
+
 def types(log) -> list[str]:
-    return [event.event_type for event in log.events()]
+    return [event.event_type for event in log.events()][1:]  # after MissionAdmitted
 
 
 async def test_a_good_intent_ends_verified_and_leaves_the_workspace_untouched(project, event_log):
@@ -55,29 +74,32 @@ async def test_a_good_intent_ends_verified_and_leaves_the_workspace_untouched(pr
         "VerificationRan",
         "RollbackRecorded",
     ]
-    ran = log.events()[3].payload
+    ran = log.events()[4].payload
     assert ran["exit_code"] == 0 and "2 passed" in ran["output"]
     assert not worktree_path(project, "fix-moving-sum").exists()
     assert verify_log(log.path).ok
 
 
-async def test_verified_outcome_writes_diff_rollback_and_review_packet(project, event_log):
+async def test_a_verified_outcome_projects_its_diff_rollback_and_review_packet(project, event_log):
     log = event_log()
     outcome = await step(project, log, mission_of(Tier.A5), good_intent())
     folder = project / ".codex-oss/missions/fix-moving-sum"
+    assert not folder.exists()  # the step writes blobs only; the files are projections
+    project_log(project, log)
     diff = (folder / "patch.diff").read_text()
     assert diff == outcome.diff and f"+{FIX_NEW}" not in diff and FIX_NEW in diff
     assert (folder / "rollback.diff").read_text() == outcome.rollback_diff
-    packet = json.loads((folder / "review_packet.json").read_text())
-    assert packet == outcome.review_packet
+    text = (folder / "review_packet.json").read_text()
+    packet = json.loads(text)
+    assert text == json.dumps(packet_of(log, outcome), indent=2, ensure_ascii=False)
     assert packet["status"] == "VERIFIED"
     assert packet["diff_sha256"] == tagged_sha256(diff)
     assert packet["changed_paths"] == ["calc/stats.py"]
     assert packet["verification"][0]["passed"] is True
     assert packet["adequacy"] == {"adequate": True, "gaps": []}
-    validated = log.events()[1].payload
+    validated = log.events()[2].payload
     assert validated["base_sha256"] == {"calc/stats.py": sha256_hex(BUGGY)}
-    assert outcome.review_markdown and "### Patch review: VERIFIED" in outcome.review_markdown
+    assert "### Patch review: VERIFIED" in render_markdown(packet)
 
 
 async def test_an_a4_intent_is_validated_without_a_worktree(project, event_log):
@@ -86,10 +108,10 @@ async def test_an_a4_intent_is_validated_without_a_worktree(project, event_log):
     outcome = await step(project, log, mission_of(Tier.A4), good_intent())
     assert outcome.status == "VALIDATED", outcome.reasons
     assert types(log) == ["PatchIntentProposed", "PatchValidated", "RollbackRecorded"]
-    assert log.events()[2].payload["proven"] is True
+    assert log.events()[3].payload["proven"] is True
     assert not (project / ".codex-oss/worktrees").exists()
     assert workspace_snapshot(project) == before
-    assert "validated but never run" in " ".join(outcome.review_packet["review_questions"])
+    assert "validated but never run" in " ".join(packet_of(log, outcome)["review_questions"])
 
 
 async def test_a_failing_verification_ends_verification_failed_and_untouched(project, event_log):
@@ -112,7 +134,7 @@ async def test_a_failing_verification_ends_verification_failed_and_untouched(pro
     assert "exited 1" in outcome.reasons[0]
     assert workspace_snapshot(project) == before
     assert not worktree_path(project, "fix-moving-sum").exists()
-    assert outcome.review_packet["adequacy"]["adequate"] is False
+    assert packet_of(log, outcome)["adequacy"]["adequate"] is False
 
 
 async def test_a_non_owned_path_is_rejected_and_repairable_once(project, event_log):
@@ -239,20 +261,11 @@ async def test_uncommitted_owned_changes_are_what_the_worktree_verifies(project,
     (project / "tests/test_extra.py").write_text(
         "from calc.extra import double\n\n\ndef test_double():\n    assert double(2) == 4\n"
     )
-    outcome = await step(project, event_log(), mission_of(Tier.A5), good_intent())
+    log = event_log()
+    outcome = await step(project, log, mission_of(Tier.A5), good_intent())
     # tests/test_extra.py is not owned, so the worktree (HEAD) lacks it: only 2 tests run.
     assert outcome.status == "VERIFIED"
-    assert "2 passed" in outcome.review_packet["verification"][0]["output_tail"]
-
-
-async def test_keep_worktree_leaves_the_patched_worktree_for_review(project, event_log):
-    outcome = await step(
-        project, event_log(), mission_of(Tier.A5), good_intent(), keep_worktree=True
-    )
-    kept = worktree_path(project, "fix-moving-sum")
-    assert outcome.review_packet["worktree_kept"] == ".codex-oss/worktrees/fix-moving-sum"
-    assert FIX_NEW in (kept / "calc/stats.py").read_text()
-    assert (project / "calc/stats.py").read_text() == BUGGY
+    assert "2 passed" in packet_of(log, outcome)["verification"][0]["output_tail"]
 
 
 async def test_a_stale_worktree_from_a_killed_run_is_replaced(project, event_log):

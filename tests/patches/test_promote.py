@@ -12,10 +12,11 @@ import pytest
 from runtime.eventlog import MissionEventLog, load_events, new_run_id
 from runtime.events import MissionAdmitted, ReportValidated, Route
 from runtime.mission import MissionV1, Tier
+from runtime.patches.artifacts import report_section, review_packet
 from runtime.patches.pipeline import run_patch_step
 from runtime.patches.promotion import PromotionRefused, promote, rollback
-from runtime.patches.verdict import patch_state
-from runtime.projections import check_drift, project_log
+from runtime.patches.verdict import PatchVerdict, patch_state
+from runtime.projections import MISSIONS_DIR, check_drift, project_log
 from runtime.record import reduce
 from runtime.redact import Redactor
 from tests.patches.fixture_repo import (
@@ -34,7 +35,8 @@ async def run_mission_patch(
     project: Path, mission: MissionV1, intent: dict, *, evidence_refs: list[str] | None = None
 ) -> Path:
     """A run log holding the admission, one patch step and, when the step was judged with
-    ``evidence_refs``, the validated report carrying its review adequacy, as the loop writes."""
+    ``evidence_refs``, the validated report carrying its review adequacy, as the loop writes;
+    then its projections, as a closing run writes them."""
     with MissionEventLog.create(project, new_run_id(), mission.mission_id) as log:
         log.append(
             MissionAdmitted(
@@ -42,21 +44,25 @@ async def run_mission_patch(
                 route=Route(alias="mission-a5-kimi", profile="kimi", upstream_model="kimi-k2.6"),
             )
         )
+        findings = [{"claim": "off by one", "evidence_refs": evidence_refs or []}]
         outcome = await run_patch_step(
             project_root=project,
             mission=mission,
             intent_data=intent,
             round=1,
             redactor=Redactor(),
-            report=None,
-            evidence_refs=evidence_refs or [],
-            denials=[],
+            report={"findings": findings},
             append=log.append,
         )
         if evidence_refs is not None:
-            patch = {"status": outcome.status, **outcome.report_extra()}
+            verdict = PatchVerdict(outcome.status, outcome.reasons)
+            folder = MISSIONS_DIR / mission.mission_id
+            packet = review_packet(reduce(log.events()), verdict, outcome.diff, folder)
+            assert packet is not None
+            patch = {"status": outcome.status, **report_section(packet)}
             report = {"status": outcome.status, "findings": [], "patch": patch}
             log.append(ReportValidated(status=outcome.status, report=report))
+        project_log(project, log)
         return log.path
 
 
@@ -196,8 +202,6 @@ async def test_the_patch_state_follows_the_last_proposal(project):
             mission=mission,
             redactor=Redactor(),
             report=None,
-            evidence_refs=[],
-            denials=[],
             append=log.append,
         )
         bad = {"edits": [{"path": "README.md", "operation": "append", "new_text": "x\n"}]}
@@ -296,8 +300,6 @@ def test_the_review_markdown_of_a_rehearsal_offers_no_promote_command():
 
 async def test_projections_stay_current_after_promote_and_rollback(project):
     log_path = await run_mission_patch(project, mission_of(Tier.A5), good_intent())
-    with MissionEventLog.open(log_path) as log:
-        project_log(project, log)
     assert check_drift(project, "fix-moving-sum", load_events(log_path)) == []
     directory = project / ".codex-oss/missions/fix-moving-sum"
 
@@ -341,9 +343,7 @@ async def test_an_adequate_review_packet_promotes_without_force(project):
 
 
 async def test_audit_mission_is_clean_after_the_command_line_promotes_and_rolls_back(project):
-    log_path = await run_mission_patch(project, mission_of(Tier.A5), good_intent())
-    with MissionEventLog.open(log_path) as log:
-        project_log(project, log)
+    await run_mission_patch(project, mission_of(Tier.A5), good_intent())
     args = ["--project", str(project)]
 
     def cli(*words: str) -> subprocess.CompletedProcess[str]:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from runtime.mission import Tier
 from runtime.patches.intent import parse_intent
-from runtime.patches.review import (
-    PacketInput,
-    VerificationSummary,
-    build_review_packet,
-    render_markdown,
-)
+from runtime.patches.review import PacketInput, build_review_packet, render_markdown
 from tests.patches.fixture_repo import PYTEST, good_intent, mission_of
 
 DIFF = "diff --git a/calc/stats.py b/calc/stats.py\n--- a/calc/stats.py\n+++ b/calc/stats.py\n"
@@ -18,6 +13,13 @@ REPORT = {
     "caveats": ["only the one function was read"],
     "uncertainties": ["callers not checked"],
 }
+
+
+def ran(argv, exit_code, timed_out, duration_ms, output) -> dict:
+    """One verification command as VerificationRan records it."""
+    return dict(
+        argv=argv, exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms, output=output
+    )
 
 
 def packet_input(**overrides) -> PacketInput:
@@ -30,9 +32,8 @@ def packet_input(**overrides) -> PacketInput:
         diff_sha256="sha256:d",
         rollback_sha256="sha256:r",
         changed_paths=["calc/stats.py"],
-        verification=[VerificationSummary(PYTEST, 0, False, 812.0, "2 passed")],
+        verification=[ran(PYTEST, 0, False, 812.0, "2 passed")],
         report=REPORT,
-        evidence_refs=["file:calc/stats.py#L4-L6"],
     )
     values.update(overrides)
     return PacketInput(**values)
@@ -53,9 +54,7 @@ def test_a_complete_packet_carries_every_section_and_is_adequate():
 
 def test_missing_verification_evidence_and_rationale_make_it_inadequate():
     bare = parse_intent({"edits": good_intent()["edits"]})
-    packet = build_review_packet(
-        packet_input(verification=[], evidence_refs=[], report=None, intent=bare)
-    )
+    packet = build_review_packet(packet_input(verification=[], report=None, intent=bare))
     gaps = " ".join(packet["adequacy"]["gaps"])
     assert packet["adequacy"]["adequate"] is False
     assert "no verification ran" in gaps
@@ -64,7 +63,7 @@ def test_missing_verification_evidence_and_rationale_make_it_inadequate():
 
 
 def test_a_failed_command_raises_a_question_and_a_gap():
-    failed = VerificationSummary(PYTEST, 1, False, 900.0, "1 failed")
+    failed = ran(PYTEST, 1, False, 900.0, "1 failed")
     packet = build_review_packet(packet_input(status="VERIFICATION_FAILED", verification=[failed]))
     assert any("fail (exited 1)" in q for q in packet["review_questions"])
     assert "verification failed" in " ".join(packet["adequacy"]["gaps"])
