@@ -5,20 +5,9 @@ A small public API, loaded on first use so the CLI's light commands stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from runtime.lazy import lazy_exports
 
-_EXPORTS = {
-    "create_app": "bridge.app",
-    "start_server": "bridge.app",
-    "ServerThread": "bridge.app",
-    "main": "bridge.cli",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {"bridge.app": ("create_app", "start_server", "ServerThread"), "bridge.cli": ("main",)},
+)

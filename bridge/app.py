@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from bridge.auth import auth_middleware, check_keys
 from bridge.body_limits import body_limits_middleware
 from bridge.raw import handle_gpt_passthrough, handle_raw
 from bridge.responses import RequestError, error_body, parse_request
-from bridge.source_hash import source_hash
+from bridge.source_hash import package_version, source_hash
 from bridge.upstream_transport import AiohttpTransport
 from runtime.registry import AdmissionError, ModelRegistry
 from runtime.settings import Settings
@@ -209,14 +208,6 @@ async def health_route(request: web.Request) -> web.Response:
             "project": str(state.project_root),
         }
     )
-
-
-def package_version() -> str:
-    """The installed distribution's version (``0+unknown`` when not installed)."""
-    try:
-        return version("opencode-bridge")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 # -- errors ------------------------------------------------------------------------------------

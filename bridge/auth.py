@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bridge.responses import error_body
 from runtime.settings import Settings
 
 __all__ = ["KeyConfigError", "auth_middleware", "bearer_matches", "check_keys"]
@@ -49,15 +50,11 @@ def auth_middleware(expected: str | None) -> Callable[[web.Request, Handler], Aw
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if expected and not bearer_matches(request.headers.get("Authorization"), expected):
             return web.json_response(
-                {
-                    "error": {
-                        "message": "missing or wrong bearer token: send "
-                        "'Authorization: Bearer <PROXY_API_KEY>'",
-                        "type": "authentication_error",
-                        "code": "invalid_api_key",
-                        "param": None,
-                    }
-                },
+                error_body(
+                    "missing or wrong bearer token: send 'Authorization: Bearer <PROXY_API_KEY>'",
+                    code="invalid_api_key",
+                    type_="authentication_error",
+                ),
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )

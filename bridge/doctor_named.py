@@ -11,9 +11,10 @@ A check that cannot be judged because no bridge answers is ``skip``, never ``ok`
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from bridge.source_hash import package_version
 
 SOURCE_HASH = "bridge.source_hash"
 IDENTITY = "runtime.identity"
@@ -36,7 +37,7 @@ def named_checks(
     ``health`` is this project's bridge's /health; ``port_health`` is whatever bridge answers on
     the port when this project's bridge is not running (another checkout's, say).
     """
-    installed_version = installed_version or _installed_version()
+    installed_version = installed_version or package_version()
     answering = health if health and health.get("status") == "ok" else None
     if answering is None:
         other = port_health if port_health and port_health.get("status") == "ok" else None
@@ -107,10 +108,3 @@ def _same_path(served: object, project: Path) -> bool | None:
     if not isinstance(served, str) or not served:
         return None
     return Path(served).resolve() == project.resolve()
-
-
-def _installed_version() -> str:
-    try:
-        return version("opencode-bridge")
-    except PackageNotFoundError:
-        return "0+unknown"

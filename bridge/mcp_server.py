@@ -50,20 +50,15 @@ TRACE_LINES_SHOWN = 400
 
 def build_server(project: Path) -> Server[Any, Any]:
     """The MCP server of ``project`` (the folder missions run in)."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    from bridge.source_hash import package_version
     from runtime.registry import ModelRegistry
     from runtime.settings import load_settings
 
     registry = ModelRegistry(load_settings(project))
     aliases = [alias for alias in registry.aliases() if registry.resolve(alias).kind == "mission"]
     specs = tool_specs(aliases)
-    try:
-        server_version = version("opencode-bridge")
-    except PackageNotFoundError:
-        server_version = "0+unknown"
     server: Server[Any, Any] = Server(
-        SERVER_NAME, version=server_version, instructions=INSTRUCTIONS
+        SERVER_NAME, version=package_version(), instructions=INSTRUCTIONS
     )
 
     @server.list_tools()

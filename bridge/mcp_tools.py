@@ -30,8 +30,6 @@ MISSION_SUMMARY = "mission_summary"
 MISSION_TRACE = "mission_trace"
 PROMOTE_PATCH = "promote_patch"
 ROLLBACK_PATCH = "rollback_patch"
-READ_TOOLS = (RUN_MISSION, MISSION_REPORT, MISSION_SUMMARY, MISSION_TRACE)
-DESTRUCTIVE_TOOLS = (PROMOTE_PATCH, ROLLBACK_PATCH)
 
 # What each MissionV1 field means, for the model that fills it in.
 FIELD_NOTES: dict[str, str] = {
