@@ -9,9 +9,9 @@ bridge beside blocking code. Every error a client can cause is JSON that says wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bridge.auth import auth_middleware, check_keys
 from bridge.body_limits import body_limits_middleware
+from bridge.loop_thread import loop_thread
 from bridge.raw import handle_gpt_passthrough, handle_raw
 from bridge.responses import RequestError, error_body, parse_request
 from bridge.source_hash import package_version, source_hash
@@ -290,11 +291,7 @@ class ServerThread:
         self.factory = factory
         self.host = host
         self.port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._stop = contextlib.ExitStack()
 
     @property
     def base_url(self) -> str:
@@ -302,40 +299,16 @@ class ServerThread:
         return f"http://{self.host}:{self.port}/v1"
 
     def __enter__(self) -> ServerThread:
-        self._thread = threading.Thread(target=self._run, name="bridge-server", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise self._error
+        async def start() -> tuple[web.AppRunner, int]:
+            # Built inside the loop, so clients created by the factory bind to it.
+            return await start_server(self.factory(), self.host, self.port)
+
+        with contextlib.ExitStack() as stack:
+            run = stack.enter_context(loop_thread("bridge-server"))
+            runner, self.port = run(start())
+            stack.callback(lambda: run(runner.cleanup()))
+            self._stop = stack.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        loop = self._loop
-        if loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(30)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(30)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._runner, self.port = loop.run_until_complete(
-                _start_built(self.factory, self.host, self.port)
-            )
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
-
-
-async def _start_built(
-    factory: Callable[[], web.Application], host: str, port: int
-) -> tuple[web.AppRunner, int]:
-    # Built inside the loop, so clients created by the factory bind to it.
-    return await start_server(factory(), host, port)
+        self._stop.close()

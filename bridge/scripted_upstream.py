@@ -315,35 +315,14 @@ class ScriptedUpstream:
         cls, script: Mapping[str, Any] | str | Path | None = None, **kwargs: Any
     ) -> Iterator[ScriptedUpstream]:
         """Serve from a private event loop in a thread (for tests that drive subprocesses)."""
-        upstream = cls(script, **kwargs)
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
+        from bridge.loop_thread import loop_thread
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
+        with loop_thread("scripted-upstream") as run:
+            upstream = run(cls(script, **kwargs).start())
             try:
-                loop.run_until_complete(upstream.start())
-            except BaseException as exc:  # reported to the caller below
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=run, name="scripted-upstream", daemon=True)
-        thread.start()
-        started.wait()
-        if failure:
-            loop.close()
-            raise failure[0]
-        try:
-            yield upstream
-        finally:
-            asyncio.run_coroutine_threadsafe(upstream.stop(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
+                yield upstream
+            finally:
+                run(upstream.stop())
 
     # -- the script ---------------------------------------------------------------------
 

@@ -11,9 +11,7 @@ child's) from their own queue. When the script runs out the answer is ``PARENT D
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,26 +132,8 @@ class ScriptedResponses:
     @contextmanager
     def in_thread(self) -> Iterator[ScriptedResponses]:
         """Serve on 127.0.0.1 (a free port) from a daemon thread while the block runs."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        runner = web.AppRunner(self.app(), access_log=None)
+        from bridge.app import ServerThread
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            loop.run_forever()
-
-        thread = threading.Thread(target=run, name="scripted-responses", daemon=True)
-        thread.start()
-        ready.wait(10)
-        try:
+        with ServerThread(self.app) as server:
+            self.port = server.port
             yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
