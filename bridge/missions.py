@@ -31,7 +31,6 @@ from bridge.responses import (
     EventStream,
     RequestError,
     ResponsesRequest,
-    response_object,
     usage_object,
 )
 from bridge.translate import message_item
@@ -151,18 +150,9 @@ async def _json(parsed: ResponsesRequest, run: MissionRun) -> web.Response:
 
     outcome = await run(on_commentary)
     _log_closure(outcome)
+    output = [*commentary, message_item(outcome.final_text, phase="final_answer")]
     events = EventStream(parsed.model, parsed.body)
-    return json_answer(
-        response_object(
-            events.response_id,
-            parsed.model,
-            events.created_at,
-            status="completed",
-            output=[*commentary, message_item(outcome.final_text, phase="final_answer")],
-            usage=_usage(outcome),
-            request=parsed.body,
-        )
-    )
+    return json_answer(events.response("completed", output=output, usage=_usage(outcome)))
 
 
 def _usage(outcome: MissionOutcome) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from bridge.responses import (
     ResponsesRequest,
     dumps,
     error_body,
-    response_object,
     usage_object,
 )
 from bridge.translate import ChatRequest, ToolMap, TranslationError, output_items, to_chat
@@ -70,7 +69,10 @@ async def handle_raw(
             # The client enforces REQUEST_DEADLINE_SECONDS itself; this is only a backstop.
             async with asyncio.timeout(deadline_seconds + 1):
                 if upstream_stream:
-                    tail = await _relay_stream(writer, events, resolution, chat, client)
+                    relay = ChunkRelay(events, chat.tools)
+                    async for chunk in client.stream(resolution.chain, chat.body):
+                        writer.send(relay.feed(chunk))
+                    tail = relay.finish()
                 else:
                     tail = await _relay_complete(events, resolution, chat, client)
         except UpstreamError as exc:
@@ -131,43 +133,24 @@ async def _answer_json(
             ),
             status=504,
         )
-    events = EventStream(parsed.model, parsed.body)
-    body = response_object(
-        events.response_id,
-        parsed.model,
-        events.created_at,
-        status="completed",
-        output=output_items(
-            result.content, result.reasoning_content, result.tool_calls, chat.tools
-        ),
-        usage=usage_object(result.usage.input_tokens, result.usage.output_tokens),
-        request=parsed.body,
+    items, usage = _answer_of(result, chat.tools)
+    return json_answer(
+        EventStream(parsed.model, parsed.body).response("completed", output=items, usage=usage)
     )
-    return json_answer(body)
 
 
 async def _relay_complete(
     events: EventStream, resolution: Resolution, chat: ChatRequest, client: Any
 ) -> bytes:
     """One non-streamed upstream call; returns the bytes that answer and close the stream."""
-    result = await client.complete(resolution.chain, chat.body)
-    items = output_items(result.content, result.reasoning_content, result.tool_calls, chat.tools)
-    usage = usage_object(result.usage.input_tokens, result.usage.output_tokens)
+    items, usage = _answer_of(await client.complete(resolution.chain, chat.body), chat.tools)
     return b"".join(events.item(item) for item in items) + events.completed(usage)
 
 
-async def _relay_stream(
-    writer: SseWriter,
-    events: EventStream,
-    resolution: Resolution,
-    chat: ChatRequest,
-    client: Any,
-) -> bytes:
-    """Relay a streamed upstream answer as it arrives; returns the closing bytes."""
-    relay = ChunkRelay(events, chat.tools)
-    async for chunk in client.stream(resolution.chain, chat.body):
-        writer.send(relay.feed(chunk))
-    return relay.finish()
+def _answer_of(result: Any, tools: ToolMap) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The output items and the usage block of one upstream completion."""
+    items = output_items(result.content, result.reasoning_content, result.tool_calls, tools)
+    return items, usage_object(result.usage.input_tokens, result.usage.output_tokens)
 
 
 class SseWriter:

@@ -33,7 +33,6 @@ __all__ = [
     "dumps",
     "error_body",
     "parse_request",
-    "response_object",
     "usage_object",
 ]
 
@@ -215,43 +214,9 @@ def usage_object(input_tokens: int = 0, output_tokens: int = 0) -> dict[str, Any
     }
 
 
-def response_object(
-    response_id: str,
-    model: str,
-    created_at: int,
-    *,
-    status: str,
-    output: list[dict[str, Any]] | None = None,
-    usage: dict[str, Any] | None = None,
-    error: dict[str, Any] | None = None,
-    request: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A Responses ``response`` object as the API returns it."""
-    request = request or {}
-    return {
-        "id": response_id,
-        "object": "response",
-        "created_at": created_at,
-        "status": status,
-        "model": model,
-        "output": output if output is not None else [],
-        "usage": usage,
-        "error": error,
-        "incomplete_details": None,
-        "instructions": None,
-        "metadata": {},
-        "parallel_tool_calls": bool(request.get("parallel_tool_calls", True)),
-        "tool_choice": request.get("tool_choice", "auto"),
-        "tools": [],
-        "temperature": request.get("temperature"),
-        "top_p": request.get("top_p"),
-        "max_output_tokens": request.get("max_output_tokens"),
-        "store": False,
-    }
-
-
 class EventStream:
-    """Builds the SSE bytes of one streamed response, numbering events in order."""
+    """Builds the SSE bytes of one streamed response, numbering events in order (and, for an
+    answer that is not streamed, its one ``response`` object)."""
 
     def __init__(self, model: str, request: dict[str, Any] | None = None) -> None:
         self.response_id = new_id("resp")
@@ -272,41 +237,62 @@ class EventStream:
         self._seq += 1
         return b"event: " + type_.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
-    def _response(self, status: str, **extra: Any) -> dict[str, Any]:
-        return response_object(
-            self.response_id,
-            self.model,
-            self.created_at,
-            status=status,
-            request=self.request,
-            **extra,
-        )
+    def response(
+        self,
+        status: str,
+        *,
+        output: list[dict[str, Any]] | None = None,
+        usage: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A Responses ``response`` object as the API returns it."""
+        request = self.request
+        return {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "model": self.model,
+            "output": output if output is not None else [],
+            "usage": usage,
+            "error": error,
+            "incomplete_details": None,
+            "instructions": None,
+            "metadata": {},
+            "parallel_tool_calls": bool(request.get("parallel_tool_calls", True)),
+            "tool_choice": request.get("tool_choice", "auto"),
+            "tools": [],
+            "temperature": request.get("temperature"),
+            "top_p": request.get("top_p"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "store": False,
+        }
 
     # -- lifecycle
 
     def created(self) -> bytes:
         """``response.created`` followed by the first ``response.in_progress``."""
-        snapshot = self._response("in_progress")
+        snapshot = self.response("in_progress")
         return self.event("response.created", response=snapshot) + self.event(
             "response.in_progress", response=snapshot
         )
 
     def heartbeat(self) -> bytes:
         """A repeated ``response.in_progress``: resets Codex's idle timer (comments do not)."""
-        return self.event("response.in_progress", response=self._response("in_progress"))
+        return self.event("response.in_progress", response=self.response("in_progress"))
 
     def completed(self, usage: dict[str, Any] | None = None) -> bytes:
         """``response.completed`` with every item emitted so far."""
         return self.event(
             "response.completed",
-            response=self._response("completed", output=self.output, usage=usage),
+            response=self.response("completed", output=self.output, usage=usage),
         )
 
     def failed(self, message: str, code: str = "server_error") -> bytes:
         """``response.failed``: Codex shows ``response.error.message`` to the user."""
         return self.event(
             "response.failed",
-            response=self._response(
+            response=self.response(
                 "failed", output=self.output, error={"code": code, "message": message}
             ),
         )
@@ -377,25 +363,12 @@ class EventStream:
         part = {"type": "output_text", "text": "", "annotations": []}
         return self.event(
             "response.output_item.added", output_index=self._open_index, item=dict(item)
-        ) + self.event(
-            "response.content_part.added",
-            item_id=item["id"],
-            output_index=self._open_index,
-            content_index=0,
-            part=part,
-        )
+        ) + self._part_event("response.content_part.added", part=part)
 
     def text_delta(self, delta: str) -> bytes:
         """A piece of the open message's text."""
         self._open_text.append(delta)
-        return self.event(
-            "response.output_text.delta",
-            item_id=self._open["id"],
-            output_index=self._open_index,
-            content_index=0,
-            delta=delta,
-            logprobs=[],
-        )
+        return self._part_event("response.output_text.delta", delta=delta, logprobs=[])
 
     def close_message(self) -> bytes:
         """Finish the open message: text done, part done, item done."""
@@ -404,24 +377,18 @@ class EventStream:
         part = {"type": "output_text", "text": text, "annotations": []}
         item["status"] = "completed"
         item["content"] = [part]
-        index = self._open_index
-        return b"".join(
-            (
-                self.event(
-                    "response.output_text.done",
-                    item_id=item["id"],
-                    output_index=index,
-                    content_index=0,
-                    text=text,
-                    logprobs=[],
-                ),
-                self.event(
-                    "response.content_part.done",
-                    item_id=item["id"],
-                    output_index=index,
-                    content_index=0,
-                    part=part,
-                ),
-                self.event("response.output_item.done", output_index=index, item=item),
-            )
+        return (
+            self._part_event("response.output_text.done", text=text, logprobs=[])
+            + self._part_event("response.content_part.done", part=part)
+            + self.event("response.output_item.done", output_index=self._open_index, item=item)
+        )
+
+    def _part_event(self, type_: str, **fields: Any) -> bytes:
+        """An event about the open message's one content part."""
+        return self.event(
+            type_,
+            item_id=self._open["id"],
+            output_index=self._open_index,
+            content_index=0,
+            **fields,
         )
