@@ -32,7 +32,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,23 +49,6 @@ __all__ = [
 
 DEFAULT_QUEUE = "*"
 _CHUNK_CHARS = 16
-_TURN_KEYS = frozenset(
-    {
-        "content",
-        "action",
-        "tool_calls",
-        "reasoning_content",
-        "status",
-        "body",
-        "headers",
-        "delay_seconds",
-        "cut_stream_after",
-        "chunk_delay_seconds",
-        "garbage",
-        "finish_reason",
-        "usage",
-    }
-)
 
 
 class ScriptError(ValueError):
@@ -104,15 +87,13 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``--record`` files)."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "headers": dict(self.headers),
-            "body": self.body,
-            "time": self.time,
-            "model": self.model,
-            "peer": self.peer,
+        return {item.name: getattr(self, item.name) for item in fields(self)} | {
+            "headers": dict(self.headers)
         }
+
+
+# A turn's keys: its fields, and ``action`` (sent as the content's JSON text).
+_TURN_KEYS = frozenset({item.name for item in fields(Turn)} | {"action"})
 
 
 @dataclass

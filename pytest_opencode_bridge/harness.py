@@ -1,15 +1,22 @@
 """The mission harness: throwaway git projects, a mission runner and a running bridge, all
 over real HTTP against the scripted upstream.
 
-Proof packs and tests use it through the fixtures ``git_project``, ``mission_runner`` and
-``running_bridge`` (registered by the plugin). The runtime and the bridge are imported when a
-fixture is used, not when the plugin loads, so a pytest run never depends on them importing.
+Proof packs and tests use it through the fixtures ``git_project``, ``mission_runner``,
+``running_bridge`` and ``scripted_upstream`` (registered by the plugin). The runtime and the
+bridge are imported when a fixture is used, not when the plugin loads, so a pytest run never
+depends on them importing.
+
+``scripted_upstream`` (async, function scope) is a running server with an empty script: call
+``scripted_upstream.set_script({...})`` (or ``add_turns``) before driving it, then point
+clients at ``scripted_upstream.base_url``. ``scripted_upstream_thread`` is the same server on
+its own event loop in a thread, for tests that drive subprocesses (the Codex CLI) and must
+not block on the test's loop.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,8 @@ __all__ = [
     "make_git_project",
     "mission_runner",
     "running_bridge",
+    "scripted_upstream",
+    "scripted_upstream_thread",
     "tool_action",
 ]
 
@@ -197,6 +206,20 @@ def git_project(tmp_path: Path) -> Callable[..., Path]:
 def mission_runner() -> MissionRunner:
     """Runs missions against a scripted upstream: ``await mission_runner.run(project, script)``."""
     return MissionRunner()
+
+
+@_async_fixture
+async def scripted_upstream() -> AsyncIterator[ScriptedUpstream]:
+    """A scripted upstream with an empty script, served on 127.0.0.1 for one test."""
+    async with ScriptedUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def scripted_upstream_thread() -> Iterator[ScriptedUpstream]:
+    """A scripted upstream served from its own thread and event loop, for one test."""
+    with ScriptedUpstream.in_thread() as upstream:
+        yield upstream
 
 
 @_async_fixture

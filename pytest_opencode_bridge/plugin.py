@@ -29,8 +29,13 @@ from bridge.claims import (
     load_registry,
     parse_duration,
 )
-from pytest_opencode_bridge.fixtures import *  # noqa: F403
-from pytest_opencode_bridge.harness import git_project, mission_runner, running_bridge
+from pytest_opencode_bridge.harness import (
+    git_project,
+    mission_runner,
+    running_bridge,
+    scripted_upstream,
+    scripted_upstream_thread,
+)
 from pytest_opencode_bridge.recorder import (
     PROOF_FILE_PROPERTY,
     USER_PROPERTY,
@@ -39,7 +44,14 @@ from pytest_opencode_bridge.recorder import (
     claim_names,
 )
 
-__all__ = ["git_project", "mission_runner", "running_bridge"]  # fixtures, exposed to pytest
+# The fixtures, exposed to pytest.
+__all__ = [
+    "git_project",
+    "mission_runner",
+    "running_bridge",
+    "scripted_upstream",
+    "scripted_upstream_thread",
+]
 
 RECORDER = pytest.StashKey[ClaimRecorder]()
 WORKER_OUTPUT_KEY = "opencode_claims_expected"
