@@ -126,58 +126,20 @@ BUDGET_FIELDS = (
     "max_patch_bytes",
 )
 
-# (default, cap) per tier and budget. Patch budgets are None below A4.
+# (default, cap) per tier, in BUDGET_FIELDS order: tools, seconds, model calls, files,
+# observation bytes, duplicate actions, then the patch budgets (files changed, patch bytes),
+# which are None below A4.
+_A3_READ = ((24, 40), (300, 600), (30, 50), (24, 40), (262_144, 524_288), (2, 3))
+_A5_PATCH = ((5, 10), (32_768, 131_072))
+_BUDGET_ROWS: dict[Tier, tuple[tuple[int, int] | None, ...]] = {
+    Tier.A2: ((8, 12), (120, 180), (10, 16), (8, 12), (65_536, 131_072), (1, 2), None, None),
+    Tier.A3: (*_A3_READ, None, None),
+    Tier.A4: (*_A3_READ, (3, 5), (16_384, 65_536)),
+    Tier.A5: ((32, 60), (600, 900), (40, 70), (32, 60), (524_288, 1_048_576), (2, 3), *_A5_PATCH),
+    Tier.A6: ((40, 80), (900, 1800), (50, 90), (40, 80), (524_288, 2_097_152), (2, 3), *_A5_PATCH),
+}
 TIER_BUDGETS: dict[Tier, dict[str, tuple[int, int] | None]] = {
-    Tier.A2: {
-        "tool_budget": (8, 12),
-        "time_budget_seconds": (120, 180),
-        "max_model_calls": (10, 16),
-        "max_files_to_inspect": (8, 12),
-        "max_total_observation_bytes": (65_536, 131_072),
-        "max_duplicate_actions": (1, 2),
-        "max_files_changed": None,
-        "max_patch_bytes": None,
-    },
-    Tier.A3: {
-        "tool_budget": (24, 40),
-        "time_budget_seconds": (300, 600),
-        "max_model_calls": (30, 50),
-        "max_files_to_inspect": (24, 40),
-        "max_total_observation_bytes": (262_144, 524_288),
-        "max_duplicate_actions": (2, 3),
-        "max_files_changed": None,
-        "max_patch_bytes": None,
-    },
-    Tier.A4: {
-        "tool_budget": (24, 40),
-        "time_budget_seconds": (300, 600),
-        "max_model_calls": (30, 50),
-        "max_files_to_inspect": (24, 40),
-        "max_total_observation_bytes": (262_144, 524_288),
-        "max_duplicate_actions": (2, 3),
-        "max_files_changed": (3, 5),
-        "max_patch_bytes": (16_384, 65_536),
-    },
-    Tier.A5: {
-        "tool_budget": (32, 60),
-        "time_budget_seconds": (600, 900),
-        "max_model_calls": (40, 70),
-        "max_files_to_inspect": (32, 60),
-        "max_total_observation_bytes": (524_288, 1_048_576),
-        "max_duplicate_actions": (2, 3),
-        "max_files_changed": (5, 10),
-        "max_patch_bytes": (32_768, 131_072),
-    },
-    Tier.A6: {
-        "tool_budget": (40, 80),
-        "time_budget_seconds": (900, 1800),
-        "max_model_calls": (50, 90),
-        "max_files_to_inspect": (40, 80),
-        "max_total_observation_bytes": (524_288, 2_097_152),
-        "max_duplicate_actions": (2, 3),
-        "max_files_changed": (5, 10),
-        "max_patch_bytes": (32_768, 131_072),
-    },
+    tier: dict(zip(BUDGET_FIELDS, row, strict=True)) for tier, row in _BUDGET_ROWS.items()
 }
 # Anything above this is refused rather than clamped: no tier comes near it.
 ABUSIVE_LIMIT: dict[str, int] = {
