@@ -74,69 +74,34 @@ class ReadAction:
 
 
 KEY_ALIASES = {
-    "action": "action_type",
-    "type": "action_type",
-    "actiontype": "action_type",
-    "tool": "tool_name",
-    "name": "tool_name",
-    "toolname": "tool_name",
-    "function": "tool_name",
-    "args": "arguments",
-    "parameters": "arguments",
-    "params": "arguments",
-    "input": "arguments",
-    "tool_input": "arguments",
-    "tool_args": "arguments",
-    "rationale": "reason",
-    "thought": "reason",
-    "thoughts": "reason",
-    "reasoning": "reason",
-    "why": "reason",
-    "stage": "phase",
-    "step": "phase",
-    "final_report": "report",
-    "final_answer": "report",
+    **dict.fromkeys(("action", "type", "actiontype"), "action_type"),
+    **dict.fromkeys(("tool", "name", "toolname", "function"), "tool_name"),
+    **dict.fromkeys(
+        ("args", "parameters", "params", "input", "tool_input", "tool_args"), "arguments"
+    ),
+    **dict.fromkeys(("rationale", "thought", "thoughts", "reasoning", "why"), "reason"),
+    **dict.fromkeys(("stage", "step"), "phase"),
+    **dict.fromkeys(("final_report", "final_answer"), "report"),
 }
 TYPE_ALIASES = {
-    "tool": "tool_call",
-    "call_tool": "tool_call",
-    "toolcall": "tool_call",
-    "function_call": "tool_call",
-    "report": "final_report",
-    "final": "final_report",
-    "final_answer": "final_report",
-    "finalreport": "final_report",
-    "finish": "final_report",
+    **dict.fromkeys(("tool", "call_tool", "toolcall", "function_call"), "tool_call"),
+    **dict.fromkeys(("report", "final", "final_answer", "finalreport", "finish"), "final_report"),
     "patch": "propose_patch",
 }
 # Labels models use for the four phases; anything else is kept as the model's own text.
 PHASE_ALIASES = {
-    "planning": Phase.PLAN,
-    "plan": Phase.PLAN,
-    "explore": Phase.EXPLORE,
-    "exploring": Phase.EXPLORE,
-    "exploration": Phase.EXPLORE,
-    "investigate": Phase.EXPLORE,
-    "investigating": Phase.EXPLORE,
-    "investigation": Phase.EXPLORE,
-    "research": Phase.EXPLORE,
-    "search": Phase.EXPLORE,
-    "read": Phase.EXPLORE,
-    "analyze": Phase.EXPLORE,
-    "analyse": Phase.EXPLORE,
-    "analysis": Phase.EXPLORE,
-    "verify": Phase.VERIFY,
-    "verifying": Phase.VERIFY,
-    "verification": Phase.VERIFY,
-    "check": Phase.VERIFY,
-    "validate": Phase.VERIFY,
-    "report": Phase.REPORT,
-    "reporting": Phase.REPORT,
-    "final": Phase.REPORT,
-    "final_report": Phase.REPORT,
-    "answer": Phase.REPORT,
-    "conclude": Phase.REPORT,
-    "done": Phase.REPORT,
+    **dict.fromkeys(("planning", "plan"), Phase.PLAN),
+    **dict.fromkeys(
+        ("explore", "exploring", "exploration", "investigate", "investigating", "investigation"),
+        Phase.EXPLORE,
+    ),
+    **dict.fromkeys(
+        ("research", "search", "read", "analyze", "analyse", "analysis"), Phase.EXPLORE
+    ),
+    **dict.fromkeys(("verify", "verifying", "verification", "check", "validate"), Phase.VERIFY),
+    **dict.fromkeys(
+        ("report", "reporting", "final", "final_report", "answer", "conclude", "done"), Phase.REPORT
+    ),
 }
 FENCED = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
 MAX_ACTION_CHARS = 200_000
@@ -306,24 +271,11 @@ def action_schema(
         )
         for name, spec in sorted(tool_specs.items())
     ]
-    branches.append(
-        _closed(
-            action_type={"const": "final_report"},
-            reason=SHORT_TEXT,
-            phase={"const": "REPORT"},
-            report=report,
-        )
-    )
+    closing = {"reason": SHORT_TEXT, "phase": {"const": "REPORT"}}
+    branches.append(_closed(action_type={"const": "final_report"}, **closing, report=report))
     if "propose_patch" in allowed_types:
-        branches.append(
-            _closed(
-                action_type={"const": "propose_patch"},
-                reason=SHORT_TEXT,
-                phase={"const": "REPORT"},
-                patch=PATCH_SCHEMA,
-                report=report,
-            )
-        )
+        patch = {"patch": PATCH_SCHEMA, "report": report}
+        branches.append(_closed(action_type={"const": "propose_patch"}, **closing, **patch))
     return {"anyOf": branches}
 
 
@@ -459,12 +411,7 @@ def _arguments_schema(parameters: dict[str, Any]) -> dict[str, Any]:
             prop["maxLength"] = min(prop.get("maxLength", 160), 160)
         properties[key] = prop
     required = list(parameters.get("required") or list(properties)[:1])
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": False,
-    }
+    return {**_closed(**properties), "required": required}
 
 
 def _closed(**properties: Any) -> dict[str, Any]:

@@ -102,40 +102,22 @@ def read_draft(data: Any) -> tuple[DraftReport, list[str]]:
 
 
 REPORT_KEY_ALIASES = {
-    "files": "files_inspected",
-    "files_read": "files_inspected",
-    "inspected_files": "files_inspected",
+    **dict.fromkeys(("files", "files_read", "inspected_files"), "files_inspected"),
     "commands": "commands_run",
-    "uncertainty": "uncertainties",
-    "unknowns": "uncertainties",
-    "open_questions": "uncertainties",
-    "caveat": "caveats",
-    "limitations": "caveats",
-    "warnings": "caveats",
-    "escalation": "escalation_recommendation",
-    "recommendation": "escalation_recommendation",
-    "next_step": "escalation_recommendation",
-    "next_steps": "escalation_recommendation",
+    **dict.fromkeys(("uncertainty", "unknowns", "open_questions"), "uncertainties"),
+    **dict.fromkeys(("caveat", "limitations", "warnings"), "caveats"),
+    **dict.fromkeys(
+        ("escalation", "recommendation", "next_step", "next_steps"), "escalation_recommendation"
+    ),
     "overall_confidence": "confidence",
-    "verdict": "status",
-    "result": "status",
+    **dict.fromkeys(("verdict", "result"), "status"),
 }
 FINDING_KEY_ALIASES = {
-    "text": "claim",
-    "finding": "claim",
-    "statement": "claim",
-    "description": "claim",
-    "summary": "claim",
-    "evidence": "evidence_refs",
-    "evidence_ref": "evidence_refs",
-    "refs": "evidence_refs",
-    "references": "evidence_refs",
-    "citations": "evidence_refs",
-    "sources": "evidence_refs",
-    "excerpt": "quote",
-    "snippet": "quote",
-    "quoted_text": "quote",
-    "quotation": "quote",
+    **dict.fromkeys(("text", "finding", "statement", "description", "summary"), "claim"),
+    **dict.fromkeys(
+        ("evidence", "evidence_ref", "refs", "references", "citations", "sources"), "evidence_refs"
+    ),
+    **dict.fromkeys(("excerpt", "snippet", "quoted_text", "quotation"), "quote"),
 }
 STATUS_ALIASES = {
     "COMPLETED": "COMPLETE",
