@@ -19,7 +19,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import chain
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -73,27 +74,13 @@ class ServerSpec:
     parallel: int = 1
 
     def argv(self) -> list[str]:
-        """The child's command line (the current interpreter running this module)."""
-        return [
-            sys.executable,
-            "-m",
-            "runtime.local_model",
-            "serve",
-            "--model",
-            str(self.model_path),
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--alias",
-            self.alias,
-            "--context",
-            str(self.context),
-            "--threads",
-            str(self.threads),
-            "--parallel",
-            str(self.parallel),
+        """The child's command line (the current interpreter running this module): each field
+        as ``--<name>``, ``model_path`` as ``--model``, as :func:`main` reads them back."""
+        options = [
+            (f"--{item.name.removesuffix('_path')}", str(getattr(self, item.name)))
+            for item in fields(self)
         ]
+        return [sys.executable, "-m", "runtime.local_model", "serve", *chain(*options)]
 
 
 @dataclass(frozen=True)
@@ -251,27 +238,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m runtime.local_model")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="run the llama.cpp server in the foreground")
-    run.add_argument("--model", type=Path, required=True)
+    run.add_argument("--model", dest="model_path", type=Path, required=True)
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, required=True)
     run.add_argument("--alias", default=SERVED_MODEL_NAME)
     run.add_argument("--context", type=int, default=DEFAULT_CONTEXT)
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--parallel", type=int, default=1)
-    args = parser.parse_args(argv)
-    if args.host not in LOOPBACK_HOSTS:
-        parser.error(f"--host {args.host}: the local model only listens on 127.0.0.1")
-    serve(
-        ServerSpec(
-            model_path=args.model,
-            port=args.port,
-            host="127.0.0.1",
-            alias=args.alias,
-            context=args.context,
-            threads=args.threads,
-            parallel=args.parallel,
-        )
-    )
+    options = vars(parser.parse_args(argv))
+    del options["command"]
+    if options["host"] not in LOOPBACK_HOSTS:
+        parser.error(f"--host {options['host']}: the local model only listens on 127.0.0.1")
+    serve(ServerSpec(**{**options, "host": "127.0.0.1"}))
 
 
 def _run_files(project: Path) -> ProcessFiles:
