@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.atomic import atomic_write_text
 from runtime.events import (
     BudgetExhausted,
     MissionAdmitted,
@@ -152,11 +153,9 @@ class Narrator:
         target = arguments.get("path") or arguments.get("pattern") or arguments.get("rev")
         on = f" on {target}" if isinstance(target, str) and target else ""
         line = f"The model chose {name}{on} as the next investigation step."
-        reason = " ".join(reason.split())
         limit = REASON_CHARS.get(self.mode, 0)
-        if reason and limit:
-            shown = reason if len(reason) <= limit else reason[: limit - 1] + "…"
-            line += f" Its stated reason: {shown}"
+        if limit and (reason := _clip(reason, limit)):
+            line += f" Its stated reason: {reason}"
         return line
 
     def _phase(self, phase: str) -> list[str]:
@@ -248,8 +247,6 @@ class CommentaryDelivery:
 
     def write(self, directory: Path, mission_id: str, run_id: str, recorded: int) -> Path:
         """Write commentary_delivery.json into the mission's directory."""
-        from runtime.atomic import atomic_write_text
-
         path = directory / DELIVERY_FILE
         text = json.dumps(self.document(mission_id, run_id, recorded), indent=2) + "\n"
         atomic_write_text(path, text)
@@ -258,8 +255,6 @@ class CommentaryDelivery:
 
 def record_consumer_observation(directory: Path, consumer: str, observed: int) -> Path:
     """Record in commentary_delivery.json how many lines a real consumer was seen to render."""
-    from runtime.atomic import atomic_write_text
-
     path = directory / DELIVERY_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     data.update(consumer_observed=observed, consumer=consumer)

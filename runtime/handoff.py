@@ -26,6 +26,8 @@ HandoffErrorCode = Literal[
 # A model or a person may wrap the JSON in a Markdown fence inside the tags; that is harmless.
 _FENCE = re.compile(r"\A```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)\r?\n?```\Z", re.DOTALL)
 _LAST_ROLES = frozenset({"developer", "system"})
+# The name JSON gives a decoded value's type (what is neither is a number).
+_JSON_KINDS = {list: "array", str: "string", bool: "boolean", type(None): "null"}
 
 
 class HandoffError(ValueError):
@@ -153,8 +155,8 @@ def _parse_block(block: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HandoffError(
             "not_an_object",
-            f"the handoff block holds a JSON {_json_kind(value)}; it must be one object "
-            '{"schema_version": "oss_agent_mission.v1", ...}',
+            f"the handoff block holds a JSON {_JSON_KINDS.get(type(value), 'number')}; it must "
+            'be one object {"schema_version": "oss_agent_mission.v1", ...}',
         )
     return value
 
@@ -192,15 +194,3 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

@@ -27,9 +27,6 @@ from runtime.eventlog import EventLogError, load_events, run_log_path
 from runtime.projections import RUN_RECORD, mission_dir, read_stamp
 from runtime.record import reduce
 
-# Closures that mean the answer was never handed to anyone, or the mission was cut off
-# (interrupted: its process died, or the bridge was stopped): running again is no duplicate.
-
 
 class Reuse(enum.Enum):
     """What to do with a request whose mission id already has a run."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from runtime.atomic import atomic_write_text
+
 __all__ = [
     "RUN_DIR",
     "ProcessFiles",
@@ -86,10 +88,9 @@ class ProcessFiles:
                 f"run files of {self.name!r}: unknown field(s) {unknown}; "
                 f"known fields are {list(self.fields)}"
             )
-        self.dir.mkdir(parents=True, exist_ok=True)
         for key, value in values.items():
-            _write_atomic(self.path(key), f"{value}\n")
-        _write_atomic(self.pid_file, f"{pid}\n")
+            atomic_write_text(self.path(key), f"{value}\n", sync_folder=False)
+        atomic_write_text(self.pid_file, f"{pid}\n", sync_folder=False)
 
     def read_pid(self) -> int | None:
         """The recorded pid, or None without a (readable, numeric) pid file."""
@@ -278,13 +279,6 @@ def _wait_gone(pid: int, seconds: float) -> bool:
 
 def _has_procfs() -> bool:
     return Path("/proc/self").is_dir()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # A reader never sees a half-written file: write beside it, then rename over it.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- pure parsing ------------------------------------------------------------------------------

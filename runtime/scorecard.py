@@ -32,7 +32,6 @@ from runtime.registry import AdmissionError, Resolution
 from runtime.usage import mission_usage
 
 SCORECARDS_DIR = Path(".codex-oss") / "scorecards"
-# Closures that say nothing of the model: the client left, the process died, the runtime broke.
 MIN_MISSIONS = 5
 MIN_PRECISION = 0.5
 MAX_FAILED_SHARE = 0.8

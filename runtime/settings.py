@@ -121,9 +121,7 @@ class Settings(BaseSettings):
 
 def _problem(error: Any) -> str:
     """pydantic's message for one error, lowercased to read inside a sentence."""
-    message = str(error.get("msg", "invalid value"))
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
 
 
