@@ -15,14 +15,6 @@ import json
 import re
 from typing import Any
 
-__all__ = [
-    "DEFAULT_MAX_DEPTH",
-    "DEFAULT_MAX_VALUES",
-    "JsonLimitError",
-    "check_json_shape",
-    "loads_bounded",
-]
-
 # Codex's requests nest 13 levels deep (tool schemas); MissionV1 and Actions fewer.
 DEFAULT_MAX_DEPTH = 64
 # A Codex request holds a few thousand values; a million would be ~100 MB of objects.
@@ -37,9 +29,6 @@ _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 class JsonLimitError(json.JSONDecodeError):
     """The text nests deeper or holds more values than allowed (nothing was decoded)."""
-
-    def __init__(self, message: str, text: str, pos: int = 0):
-        super().__init__(message, text, pos)
 
 
 def loads_bounded(
@@ -77,7 +66,7 @@ def check_json_shape(
     values = skeleton.count(b",") + skeleton.count(b":") + 1
     if values > max_values:
         raise JsonLimitError(
-            f"JSON holds about {values} values, more than the {max_values} allowed", doc
+            f"JSON holds about {values} values, more than the {max_values} allowed", doc, 0
         )
     brackets = skeleton.translate(None, b",:")
     # A run of more openers than the bound is too deep whatever follows; checked on every
@@ -87,19 +76,19 @@ def check_json_shape(
         if not brackets:
             return
         if too_deep.search(brackets):
-            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc)
+            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc, 0)
         peeled = _EMPTY_PAIR.sub(b"", brackets)
         if len(peeled) == len(brackets):
             break  # what is left does not pair up: invalid JSON, at most this deep
         brackets = peeled
     else:
         if _EMPTY_PAIR.search(brackets):
-            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc)
+            raise JsonLimitError(f"JSON nests deeper than {max_depth} levels", doc, 0)
     # Unpaired brackets: the decoder reports the syntax error, provided it cannot recurse
     # further than the bound on the way there.
     if len(brackets) > max_depth:
         raise JsonLimitError(
-            f"JSON nests deeper than {max_depth} levels (or its brackets do not pair up)", doc
+            f"JSON nests deeper than {max_depth} levels (or its brackets do not pair up)", doc, 0
         )
 
 

@@ -14,15 +14,6 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = [
-    "MIN_QUOTE_CHARS",
-    "cited_lines",
-    "degenerate",
-    "distinctive_terms",
-    "finding_problem",
-    "squash",
-]
-
 MIN_QUOTE_CHARS = 8  # shorter quotes ("def", "x = 1") prove nothing; the words decide instead
 # A claim-sized text of prose or code keeps over 60% of its size under zlib (and long code
 # about 40%); a phrase repeated over and over compresses to a quarter or less. Below these

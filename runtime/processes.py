@@ -25,26 +25,6 @@ from typing import Literal
 
 from runtime.atomic import atomic_write_text
 
-__all__ = [
-    "RUN_DIR",
-    "ProcessFiles",
-    "StopResult",
-    "cmdline_has_mark",
-    "free_port",
-    "is_ours",
-    "listening_inodes",
-    "log_tail",
-    "parse_int",
-    "pid_alive",
-    "port_in_use",
-    "port_owner",
-    "proc_state",
-    "start_detached",
-    "stop_recorded",
-    "tail_text",
-    "terminate",
-]
-
 RUN_DIR = Path(".codex-oss/run")
 _POLL = 0.05  # seconds between liveness checks while waiting for an exit
 
