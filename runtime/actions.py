@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from runtime.bounded_json import JsonLimitError, loads_bounded
 from runtime.mission import describe_validation_errors
 from runtime.model_keys import canonical_keys
+from runtime.patches.intent import Operation
 
 
 class Phase(StrEnum):
@@ -330,16 +331,7 @@ PATCH_SCHEMA = {
                 "type": "object",
                 "properties": {
                     "path": {"type": "string"},
-                    "operation": {
-                        "enum": [
-                            "insert_before",
-                            "insert_after",
-                            "replace_exact",
-                            "replace_range",
-                            "append",
-                            "create",
-                        ]
-                    },
+                    "operation": {"enum": [operation.value for operation in Operation]},
                     "anchor": {"type": "string"},
                     "old_text": {"type": "string"},
                     "new_text": {"type": "string"},
