@@ -163,11 +163,8 @@ def _parse_block(block: str) -> dict[str, Any]:
 
 def _message_texts(item: Any) -> tuple[str | None, list[str]]:
     """(role, texts) of a message input item; (None, []) for anything that is not a message."""
-    if not isinstance(item, dict):
-        return None, []
-    if item.get("type", "message") != "message":
-        return None, []
-    role = item.get("role")
+    is_message = isinstance(item, dict) and item.get("type", "message") == "message"
+    role = item.get("role") if is_message else None
     if not isinstance(role, str):
         return None, []
     content = item.get("content")

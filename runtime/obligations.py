@@ -13,6 +13,7 @@ alone answers nothing). It has **evidence_seen** when some observation holds its
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -95,12 +96,5 @@ def _same_word(a: str, b: str) -> bool:
     """Equal, or sharing a long common prefix ("retry" / "retri" from "retries")."""
     if a == b:
         return True
-    common = len(_prefix(a, b))
+    common = len(os.path.commonprefix([a, b]))  # noqa: RUF071 (words, not paths)
     return common >= 4 and common >= 0.75 * min(len(a), len(b))
-
-
-def _prefix(a: str, b: str) -> str:
-    for index, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return a[:index]
-    return a[: min(len(a), len(b))]

@@ -35,7 +35,8 @@ from runtime.eventlog import (
 )
 from runtime.events import MissionFinalized, MissionInterrupted, ReportValidated
 from runtime.projections import project_log
-from runtime.record import RunRecord, reduce
+from runtime.record import RunRecord, command_line, reduce
+from runtime.report import REPORT_SCHEMA
 
 __all__ = [
     "OWNER_SUFFIX",
@@ -145,9 +146,6 @@ def recover_runs(project_root: Path, closed_by: Closer = "runtime") -> list[Reco
 
 def interrupted_report(record: RunRecord, why: str, closed_by: str) -> dict[str, object]:
     """The report of a run that was cut off: FAILED, what it had looked at, and why."""
-    from runtime.record import command_line
-    from runtime.report import REPORT_SCHEMA
-
     return {
         "schema": REPORT_SCHEMA,
         "mission_id": record.mission_id,
@@ -201,13 +199,11 @@ def _recover_one(project_root: Path, log_path: Path, closed_by: Closer) -> Recov
 
 def _prune(project_root: Path, run: RecoveredRun, live_missions: set[str]) -> RecoveredRun:
     """Remove the recovered mission's worktree, unless a live run of that mission has it."""
-    from runtime.patches.worktree import WORKTREES_DIR
+    from runtime.patches.worktree import WORKTREES_DIR, remove_worktree
 
     path = project_root / WORKTREES_DIR / run.mission_id
     if not run.finalized or run.mission_id in live_missions or not path.exists():
         return run
-    from runtime.patches.worktree import remove_worktree
-
     try:
         remove_worktree(project_root, path)
     except Exception as exc:  # git refusing (GitCommandError, a missing repo): leave it, say so
