@@ -200,17 +200,19 @@ def check_argv_lists(value: Any, where: str) -> Any:
     return value
 
 
-def _budget_doc(name: str, what: str) -> str:
-    """A budget's description with its limits spelled out (MCP clients drop ``maximum``)."""
+def _budget(name: str, what: str) -> Any:
+    """An optional budget field, its description with the limits spelled out (MCP clients drop
+    ``maximum``)."""
     caps = ", ".join(
         f"{tier.value} {limits[0]} (cap {limits[1]})"
         for tier, budgets in TIER_BUDGETS.items()
         if (limits := budgets[name]) is not None
     )
-    return (
-        f"{what}. Optional: the tier's default applies when absent; values above the tier's "
-        f"cap are lowered to it; above {ABUSIVE_LIMIT[name]} is refused. Default (cap) per "
-        f"tier: {caps}."
+    return Field(
+        None,
+        description=f"{what}. Optional: the tier's default applies when absent; values above "
+        f"the tier's cap are lowered to it; above {ABUSIVE_LIMIT[name]} is refused. Default "
+        f"(cap) per tier: {caps}.",
     )
 
 
@@ -290,29 +292,19 @@ class MissionV1(_Strict):
         max_length=64,
         description="A4 and above: the paths a patch may change (at most 64, inside the scope).",
     )
-    tool_budget: PositiveInt | None = Field(
-        None, description=_budget_doc("tool_budget", "Tool calls")
+    tool_budget: PositiveInt | None = _budget("tool_budget", "Tool calls")
+    time_budget_seconds: PositiveInt | None = _budget("time_budget_seconds", "Wall-clock seconds")
+    max_model_calls: PositiveInt | None = _budget("max_model_calls", "Model turns")
+    max_files_to_inspect: PositiveInt | None = _budget(
+        "max_files_to_inspect", "Distinct files read"
     )
-    time_budget_seconds: PositiveInt | None = Field(
-        None, description=_budget_doc("time_budget_seconds", "Wall-clock seconds")
+    max_total_observation_bytes: PositiveInt | None = _budget(
+        "max_total_observation_bytes", "Bytes of tool output shown"
     )
-    max_model_calls: PositiveInt | None = Field(
-        None, description=_budget_doc("max_model_calls", "Model turns")
-    )
-    max_files_to_inspect: PositiveInt | None = Field(
-        None, description=_budget_doc("max_files_to_inspect", "Distinct files read")
-    )
-    max_total_observation_bytes: PositiveInt | None = Field(
-        None,
-        description=_budget_doc("max_total_observation_bytes", "Bytes of tool output shown"),
-    )
-    max_duplicate_actions: Annotated[int, Field(strict=True, ge=0)] | None = Field(
-        None,
-        description=_budget_doc(
-            "max_duplicate_actions",
-            "Repeats of one identical tool call (denied or not) before exploration is "
-            "forced to close; 0 or more",
-        ),
+    max_duplicate_actions: Annotated[int, Field(strict=True, ge=0)] | None = _budget(
+        "max_duplicate_actions",
+        "Repeats of one identical tool call (denied or not) before exploration is "
+        "forced to close; 0 or more",
     )
     allowed_tool_classes: list[ToolClass] = Field(
         default_factory=lambda: [ToolClass.READ, ToolClass.SEARCH, ToolClass.LIST, ToolClass.GIT],
@@ -339,12 +331,10 @@ class MissionV1(_Strict):
     verification: VerificationSpec | None = Field(
         None, description="A5 and A6: argv commands the runtime may run in the worktree."
     )
-    max_files_changed: PositiveInt | None = Field(
-        None, description=_budget_doc("max_files_changed", "A4 and above: files a patch changes")
+    max_files_changed: PositiveInt | None = _budget(
+        "max_files_changed", "A4 and above: files a patch changes"
     )
-    max_patch_bytes: PositiveInt | None = Field(
-        None, description=_budget_doc("max_patch_bytes", "A4 and above: bytes of patch")
-    )
+    max_patch_bytes: PositiveInt | None = _budget("max_patch_bytes", "A4 and above: bytes of patch")
 
     @field_validator(
         "allowed_roots", "allowed_paths", "forbidden_roots", "owned_paths", "required_sources"
