@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bridge.stream_reader import AnswerReader, error_message, sse_event
 from runtime.answer import extract_report
 from runtime.mission import Tier, template
 from runtime.settings import Settings
@@ -389,10 +390,7 @@ def stream_mission(
     """
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"model": alias, "input": user_text, "stream": True}
-    commentary: list[str] = []
-    final_text: str | None = None
-    failure: str | None = None
-    completed = False
+    reader = AnswerReader()
     # Heartbeats arrive every few seconds, so a long read timeout only catches a dead bridge;
     # the overall deadline bounds the whole mission.
     limits = httpx.Timeout(30.0, read=120.0)
@@ -405,70 +403,27 @@ def stream_mission(
                 response.read()
                 raise MissionStreamError(
                     f"the bridge refused the mission (HTTP {response.status_code}): "
-                    f"{_error_message(response)}"
+                    f"{error_message(response.text)}"
                 )
-            for event in _sse_events(response.iter_lines()):
+            for line in response.iter_lines():
                 if time.monotonic() > deadline:
                     raise MissionStreamError(
                         f"no report within {timeout:g} s; the mission's log under .codex-oss/ "
                         "shows how far it got"
                     )
-                kind = event.get("type")
-                if kind == "response.output_item.done":
-                    phase, text = _message_text(event.get("item") or {})
-                    if phase == "commentary" and text is not None:
-                        commentary.append(text)
-                        if on_commentary is not None:
-                            on_commentary(text)
-                    elif text is not None:
-                        final_text = text
-                elif kind == "response.failed":
-                    error = (event.get("response") or {}).get("error") or {}
-                    failure = str(error.get("message") or "the mission failed")
-                    break
-                elif kind == "response.completed":
-                    completed = True
+                event = sse_event(line)
+                said = reader.feed(event) if event is not None else None
+                if said is not None and on_commentary is not None:
+                    on_commentary(said)
+                if reader.done:
                     break
     except httpx.HTTPError as exc:
         raise MissionStreamError(f"lost the bridge at {base_url}: {exc}") from None
-    if final_text is None and not completed:
-        raise MissionStreamError(failure or "the stream ended before the mission's report")
+    final_text = reader.final_text
+    if final_text is None and not reader.completed:
+        raise MissionStreamError(reader.failure or "the stream ended before the mission's report")
     report = extract_report(final_text) if final_text else None
-    return MissionAnswer(commentary, final_text, report, failure)
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """The JSON objects of an SSE stream's ``data:`` lines (comments and ``[DONE]`` skipped)."""
-    for line in lines:
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            event = json.loads(data)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            yield event
-
-
-def _message_text(item: dict[str, Any]) -> tuple[str | None, str | None]:
-    if item.get("type") != "message":
-        return None, None
-    parts = [
-        part.get("text", "")
-        for part in item.get("content") or []
-        if isinstance(part, dict) and part.get("type") in ("output_text", "text")
-    ]
-    return item.get("phase"), "".join(parts)
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:500]
+    return MissionAnswer(reader.commentary, final_text, report, reader.failure)
 
 
 def _result(

@@ -11,7 +11,6 @@ it runs, then the final message holding the report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 from filelock import FileLock
 
+from bridge.stream_reader import AnswerReader, error_message, sse_event
 from runtime.answer import extract_report
 
 __all__ = ["BridgeAddress", "HandoverError", "MissionAnswer", "ensure_bridge", "send_mission"]
@@ -51,7 +51,6 @@ class MissionAnswer:
 
     final_text: str
     report: dict[str, Any]
-    commentary_lines: int
 
 
 def ensure_bridge(project: Path, *, port: int | None = None) -> BridgeAddress:
@@ -95,9 +94,7 @@ async def send_mission(
     }
     headers = {"Authorization": f"Bearer {address.key}"} if address.key else {}
     timeout = httpx.Timeout(10.0, read=IDLE_TIMEOUT_SECONDS)
-    final_text: str | None = None
-    failure: str | None = None
-    lines = 0
+    reader = AnswerReader()
     async with (
         httpx.AsyncClient(timeout=timeout) as client,
         client.stream(
@@ -106,65 +103,17 @@ async def send_mission(
     ):
         if response.status_code >= 400:
             text = (await response.aread()).decode("utf-8", "replace")
-            raise HandoverError(_error_message(text), refused=response.status_code < 500)
-        async for event in _events(response):
-            kind = event.get("type")
-            if kind == "response.output_item.done":
-                item = event.get("item") or {}
-                text = _message_text(item)
-                if text is None:
-                    continue
-                if item.get("phase") == "commentary":
-                    lines += 1
-                    await on_commentary(text)
-                else:
-                    final_text = text
-            elif kind == "response.failed":
-                error = (event.get("response") or {}).get("error") or {}
-                failure = str(error.get("message") or "the bridge ended the mission as failed")
-            elif kind == "response.completed":
+            raise HandoverError(error_message(text), refused=response.status_code < 500)
+        async for line in response.aiter_lines():
+            event = sse_event(line)
+            said = reader.feed(event) if event is not None else None
+            if said is not None:
+                await on_commentary(said)
+            if reader.done:
                 break
-    if final_text is None:
-        raise HandoverError(failure or "the bridge answered without a final message")
-    report = extract_report(final_text)
+    if reader.final_text is None:
+        raise HandoverError(reader.failure or "the bridge answered without a final message")
+    report = extract_report(reader.final_text)
     if report is None:
         raise HandoverError("the bridge's final message holds no report block")
-    return MissionAnswer(final_text, report, lines)
-
-
-async def _events(response: httpx.Response) -> Any:
-    """The JSON ``data:`` payloads of an SSE body, in order."""
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if not payload or payload == "[DONE]":
-            continue
-        try:
-            event = json.loads(payload)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            yield event
-
-
-def _message_text(item: dict[str, Any]) -> str | None:
-    if item.get("type") != "message":
-        return None
-    parts = [
-        part.get("text", "")
-        for part in item.get("content") or []
-        if isinstance(part, dict) and part.get("type") == "output_text"
-    ]
-    return "".join(parts)
-
-
-def _error_message(text: str) -> str:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return text.strip() or "the bridge refused the mission"
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return text.strip()
+    return MissionAnswer(reader.final_text, report)
