@@ -102,21 +102,17 @@ def profile_text(catalog_file: Path) -> str:
 
 def plan_codex_catalog(plan: InstallPlan, options: InstallOptions) -> InstallPlan:
     """``plan`` with the catalog and the profile file added (read from ``options.codex_home``)."""
-    from bridge.install import PlannedFile
+    from bridge.install import PlannedFile, target_path
     from runtime.registry import ModelRegistry
     from runtime.settings import load_settings
 
     registry = ModelRegistry(load_settings(options.project))
     catalog = json.dumps(catalog_document(registry), indent=2) + "\n"
-    home = options.codex_home
-    catalog_file = home / CATALOG_PATH.removeprefix("$CODEX_HOME/")
+    catalog_file = target_path(CATALOG_PATH, options.project, options.codex_home)
+    profile_file = target_path(PROFILE_PATH, options.project, options.codex_home)
     files = [
         PlannedFile(CATALOG_PATH, _read(catalog_file), catalog),
-        PlannedFile(
-            PROFILE_PATH,
-            _read(home / PROFILE_PATH.removeprefix("$CODEX_HOME/")),
-            profile_text(catalog_file),
-        ),
+        PlannedFile(PROFILE_PATH, _read(profile_file), profile_text(catalog_file)),
     ]
     return replace(plan, files=(*plan.files, *files))
 

@@ -106,14 +106,6 @@ class RunFiles:
         return ProcessFiles(self.project, "bridge", fields=("port", "host", "source_hash"))
 
     @property
-    def dir(self) -> Path:
-        return self.process_files.dir
-
-    @property
-    def pid_file(self) -> Path:
-        return self.process_files.pid_file
-
-    @property
     def log_file(self) -> Path:
         return self.process_files.log_file
 
@@ -165,7 +157,12 @@ def fetch_health(host: str, port: int, key: str | None, timeout: float = 2.0) ->
 
 def serve_foreground(project: Path, host: str, port: int, settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, keeping the run files while serving."""
-    files = RunFiles(project)
+    _check_free(project, host, port, settings)
+    asyncio.run(_serve(RunFiles(project), project, host, port, settings))
+
+
+def _check_free(project: Path, host: str, port: int, settings: Settings) -> None:
+    """DaemonError when the project's bridge runs already, or another process holds ``port``."""
     running = status(project, settings)
     if running.state == "running":
         raise DaemonError(
@@ -179,7 +176,6 @@ def serve_foreground(project: Path, host: str, port: int, settings: Settings) ->
             + (f" by pid {owner}" if owner else "")
             + "; stop that process or pass --port"
         )
-    asyncio.run(_serve(files, project, host, port, settings))
 
 
 async def _serve(files: RunFiles, project: Path, host: str, port: int, settings: Settings) -> None:
@@ -215,17 +211,7 @@ def start_daemon(
     project: Path, host: str, port: int, settings: Settings, wait_seconds: float = 20.0
 ) -> Status:
     """Spawn ``codex-oss up`` detached, wait until it answers ``/health``; its status."""
-    running = status(project, settings)
-    if running.state == "running":
-        raise DaemonError(
-            f"a bridge is already running for {project} (pid {running.pid}, port "
-            f"{running.port}); use 'codex-oss restart'"
-        )
-    if port_in_use(host, port):
-        owner = port_owner(port)
-        raise DaemonError(
-            f"port {port} is taken" + (f" by pid {owner}" if owner else "") + "; pass --port"
-        )
+    _check_free(project, host, port, settings)
     files = RunFiles(project)
     argv = [
         sys.executable,

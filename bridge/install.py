@@ -16,7 +16,6 @@ the bridge, so the user's own Codex sessions keep their model.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from tomlkit.items import AoT, Table
 from bridge.agents_md import AgentsMdError, merge_agents_md
 from bridge.bridge_key import BRIDGE_KEY_FILE, generate_bridge_key
 from bridge.codex_catalog import plan_codex_catalog
+from runtime.canonical import tagged_sha256
 
 PROVIDER_ID = "opencode_bridge"
 MCP_SERVER_ID = "opencode_bridge"  # Codex shows its tools to the model as mcp__opencode_bridge
@@ -196,7 +196,7 @@ def plan_install(
         planned, digest = plan_role(path, current.get(path), roles[name], installed_roles.get(name))
         if options.force and planned.action is FileAction.KEPT:
             planned = PlannedFile(path, planned.before, roles[name], note="overwritten (--force)")
-            digest = _sha256(roles[name])
+            digest = tagged_sha256(roles[name])
         files.append(planned)
         if planned.action is FileAction.KEPT:
             notes.append(f"{path}: differs from the shipped role; kept (use --force to replace)")
@@ -210,15 +210,13 @@ def plan_install(
         PlannedFile(GITIGNORE, current.get(GITIGNORE), merge_gitignore(current.get(GITIGNORE)))
     )
     key = current.get(KEY_FILE)
-    if key is None or not key.strip():
-        files.append(PlannedFile(KEY_FILE, key, new_key + "\n", mode=KEY_MODE, secret=True))
-    else:
-        files.append(PlannedFile(KEY_FILE, key, key, mode=KEY_MODE, secret=True))
+    key_text = key if key is not None and key.strip() else new_key + "\n"
+    files.append(PlannedFile(KEY_FILE, key, key_text, mode=KEY_MODE, secret=True))
     manifest_data: dict[str, Any] = {"roles": installed_roles, "provider_id": PROVIDER_ID}
     port = port_of(options.base_url)
     if port is not None:  # `codex-oss up` without --port serves where Codex was pointed
         manifest_data["port"] = port
-    manifest_text = _render_manifest(manifest_data)
+    manifest_text = json.dumps(manifest_data, indent=2, sort_keys=True) + "\n"
     files.append(PlannedFile(MANIFEST_FILE, current.get(MANIFEST_FILE), manifest_text))
     return InstallPlan(tuple(files), tuple(notes))
 
@@ -271,7 +269,7 @@ def merge_mcp_server(current: str, block: Mapping[str, Any], notes: list[str]) -
     existing = _entry_table(doc, "mcp_servers", MCP_SERVER_ID, block, "servers")
     if existing is not None:
         _update_table(existing, block)
-    return tomlkit.dumps(doc).rstrip("\n") + "\n"
+    return _dump(doc)
 
 
 def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]) -> str:
@@ -298,8 +296,7 @@ def merge_config(current: str | None, block: Mapping[str, Any], notes: list[str]
                 f"(was {old_url}); every installed project shares this block"
             )
         _update_table(existing, block)
-    text = tomlkit.dumps(doc)
-    return text.rstrip("\n") + "\n"
+    return _dump(doc)
 
 
 def _entry_table(
@@ -339,6 +336,10 @@ def strip_project_block(current: str, notes: list[str]) -> str:
         f"{CONFIG_FILE}: removed model_providers.{PROVIDER_ID}; Codex ignores providers in a "
         f"project config, so the block now lives in {USER_CONFIG}"
     )
+    return _dump(doc)
+
+
+def _dump(doc: Any) -> str:
     return tomlkit.dumps(doc).rstrip("\n") + "\n"
 
 
@@ -359,10 +360,9 @@ def plan_role(
     A file the user changed since install last wrote it is kept (no --force). A file install
     wrote and the user left alone follows the shipped role, so upgrades reach it.
     """
-    if current is None or current == source:
-        return PlannedFile(path, current, source), _sha256(source)
-    if installed_digest is not None and _sha256(current) == installed_digest:
-        return PlannedFile(path, current, source), _sha256(source)
+    follows = current is None or current == source or tagged_sha256(current) == installed_digest
+    if follows:
+        return PlannedFile(path, current, source), tagged_sha256(source)
     return PlannedFile(path, current, None, note="user-edited"), installed_digest
 
 
@@ -398,7 +398,7 @@ def read_project(
     paths += [f"{AGENTS_DIR}/{name}" for name in roles]
     current: dict[str, str | None] = {}
     for rel in paths:
-        target = _target(rel, project, codex_home)
+        target = target_path(rel, project, codex_home)
         try:
             current[rel] = target.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -412,7 +412,7 @@ def apply_plan(options: InstallOptions, plan: InstallPlan) -> list[str]:
     """Write the plan's changes; fix the key file's mode. Returns the paths written."""
     written = []
     for planned in plan.files:
-        target = _target(planned.path, options.project, options.codex_home)
+        target = target_path(planned.path, options.project, options.codex_home)
         if planned.action in (FileAction.CREATE, FileAction.UPDATE):
             assert planned.after is not None
             _write_atomic(target, planned.after, planned.mode)
@@ -457,7 +457,8 @@ def default_auth_command() -> str:
     return shutil.which("codex-oss") or "codex-oss"
 
 
-def _target(path: str, project: Path, codex_home: Path) -> Path:
+def target_path(path: str, project: Path, codex_home: Path) -> Path:
+    """Where a planned ``path`` lives (``$CODEX_HOME/...`` is under ``codex_home``)."""
     if path.startswith("$CODEX_HOME/"):
         return codex_home / path.removeprefix("$CODEX_HOME/")
     return project / path
@@ -492,10 +493,6 @@ def _plain(value: Any) -> Any:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-def _sha256(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _read_manifest(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -504,10 +501,6 @@ def _read_manifest(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}  # a damaged manifest only costs us the upgrade path; rewrite it
     return data if isinstance(data, dict) else {}
-
-
-def _render_manifest(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def _write_atomic(target: Path, text: str, mode: int | None) -> None:

@@ -145,7 +145,6 @@ class MissionRunner:
         from runtime.upstream import UpstreamClient
 
         settings = self.settings(upstream, **settings_overrides)
-        client = UpstreamClient(settings)
         resolution = ModelRegistry(settings).resolve(alias)
         lines: list[list[str]] = [[] for _ in handoffs]
 
@@ -155,7 +154,7 @@ class MissionRunner:
 
             return collect
 
-        try:
+        async with UpstreamClient(settings) as client:
             outcomes = await asyncio.gather(
                 *(
                     run_mission(
@@ -169,8 +168,6 @@ class MissionRunner:
                     for index, text in enumerate(handoffs)
                 )
             )
-        finally:
-            await client.aclose()
         return [
             MissionRun(outcome, list(upstream.requests), lines[index], project)
             for index, outcome in enumerate(outcomes)

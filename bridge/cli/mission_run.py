@@ -92,8 +92,7 @@ async def _run(project, resolution, compiled, settings, quiet):
     async def show(line: str) -> None:
         click.echo(f"  · {line}", err=True)
 
-    client = UpstreamClient(settings)
-    try:
+    async with UpstreamClient(settings) as client:
         return await run_mission(
             project_root=project,
             resolution=resolution,
@@ -102,5 +101,3 @@ async def _run(project, resolution, compiled, settings, quiet):
             client=client,
             on_commentary=None if quiet else show,
         )
-    finally:
-        await client.aclose()
