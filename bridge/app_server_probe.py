@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -65,7 +64,9 @@ def run_probe(mode: ProbeMode, codex: Path | None, *, timeout: float = 120.0) ->
     probe = f"app-server-{mode}"
     if codex is None:
         return ProbeResult(probe, "setup_failed", "no Codex CLI found (npm ci installs it)")
-    version = _codex_version(codex)
+    from bridge.smoke import codex_version
+
+    version = codex_version(codex) or "unknown"
     with tempfile.TemporaryDirectory(prefix="codex-oss-app-server-") as folder:
         work = Path(folder)
         try:
@@ -133,8 +134,9 @@ def judge(transcript: TurnTranscript, is_final: Callable[[str, str | None], bool
 
 def _pre_final_text(codex: Path, work: Path, timeout: float) -> ProbeResult:
     from bridge.app import ServerThread
+    from bridge.scripting import make_git_project
 
-    project = _empty_project(work)
+    project = make_git_project(work / "project", {})
     with ServerThread(_scripted_responses_app) as server:
         transcript = _turn(codex, work, project, server.base_url, "probe-model", "say", timeout)
     return judge(transcript, lambda text, _phase: FINAL in text)
@@ -230,20 +232,3 @@ def _scripted_responses_app() -> Any:
     app = web.Application()
     app.router.add_post("/v1/responses", respond)
     return app
-
-
-def _empty_project(work: Path) -> Path:
-    project = work / "project"
-    project.mkdir()
-    subprocess.run(["git", "init", "-q", str(project)], check=False)
-    return project
-
-
-def _codex_version(codex: Path) -> str:
-    try:
-        done = subprocess.run(
-            [str(codex), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except OSError:
-        return "unknown"
-    return done.stdout.strip() or "unknown"

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -210,9 +211,7 @@ def claim_verdict(tests: Sequence[TestOutcome]) -> tuple[str, str]:
     bad = [test for test in tests if test.outcome != PASSED]
     if not bad:
         return VERDICT_SUPPORTED, f"all {len(tests)} backing test(s) passed"
-    counts: dict[str, int] = {}
-    for test in bad:
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    counts = Counter(test.outcome for test in bad)
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
     return VERDICT_FAILING, f"{summary} of {len(tests)}: first {bad[0].nodeid}"
 
@@ -485,15 +484,16 @@ def read_artifacts(claims_dir: Path) -> dict[str, dict[str, Any] | str]:
 def write_artifact(claims_dir: Path, artifact: Mapping[str, Any]) -> Path:
     """Atomically write one artifact as ``<claims_dir>/<claim>.json``; return its path."""
     claim = check_claim_name(artifact.get("claim"), "artifact")
-    path = claims_dir / f"{claim}.json"
-    atomic_write_text(path, json.dumps(artifact, indent=2, sort_keys=True) + "\n")
-    return path
+    return _write_json(claims_dir / f"{claim}.json", artifact)
 
 
 def write_manifest(claims_dir: Path, manifest: Mapping[str, Any]) -> Path:
     """Atomically write the run manifest beside the artifacts."""
-    path = claims_dir / MANIFEST_NAME
-    atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return _write_json(claims_dir / MANIFEST_NAME, manifest)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
 
 

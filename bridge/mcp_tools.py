@@ -70,6 +70,18 @@ _BUDGET_NOTES = {
     "max_files_changed": "A4 and above: files the patch may change.",
     "max_patch_bytes": "A4 and above: size of the patch.",
 }
+# JSON Schema limits in words, in the order they are stated; a zero minimum says nothing.
+_LIMIT_WORDS = {
+    "pattern": "must match {}",
+    "minLength": "at least {} characters",
+    "maxLength": "at most {} characters",
+    "exclusiveMinimum": "greater than {}",
+    "minimum": "at least {}",
+    "maximum": "at most {}",
+    "minItems": "at least {} items",
+    "maxItems": "at most {} items",
+}
+_SILENT_WHEN_ZERO = ("minLength", "minItems")
 
 
 class ToolCallError(ValueError):
@@ -314,25 +326,12 @@ def _budget_note(name: str) -> str | None:
 
 def _limits(prop: Mapping[str, Any]) -> str | None:
     """The schema's limits in words (Codex drops the keywords themselves)."""
-    words = []
-    if "const" in prop:
-        words.append(f"exactly {json.dumps(prop['const'])}")
-    if "pattern" in prop:
-        words.append(f"must match {prop['pattern']}")
-    if "minLength" in prop and prop["minLength"] > 0:
-        words.append(f"at least {prop['minLength']} characters")
-    if "maxLength" in prop:
-        words.append(f"at most {prop['maxLength']} characters")
-    if "exclusiveMinimum" in prop:
-        words.append(f"greater than {prop['exclusiveMinimum']}")
-    if "minimum" in prop:
-        words.append(f"at least {prop['minimum']}")
-    if "maximum" in prop:
-        words.append(f"at most {prop['maximum']}")
-    if "minItems" in prop and prop["minItems"] > 0:
-        words.append(f"at least {prop['minItems']} items")
-    if "maxItems" in prop:
-        words.append(f"at most {prop['maxItems']} items")
+    words = [f"exactly {json.dumps(prop['const'])}"] if "const" in prop else []
+    words += [
+        words_of.format(prop[key])
+        for key, words_of in _LIMIT_WORDS.items()
+        if key in prop and not (key in _SILENT_WHEN_ZERO and prop[key] == 0)
+    ]
     items = prop.get("items")
     if isinstance(items, dict) and "maxLength" in items:
         words.append(f"each at most {items['maxLength']} characters")

@@ -39,7 +39,14 @@ from runtime.patches.status import PatchStatus
 from runtime.processes import free_port
 from runtime.registry import LOCAL_MODEL_ID
 
-__all__ = ["CheckStatus", "SmokeCheck", "codex_exec", "find_codex", "run_native_polish"]
+__all__ = [
+    "CheckStatus",
+    "SmokeCheck",
+    "codex_exec",
+    "codex_version",
+    "find_codex",
+    "run_native_polish",
+]
 
 CheckStatus = Literal["PASS", "FAIL", "SKIP"]
 CODEX_TIMEOUT_SECONDS = 180
@@ -356,7 +363,7 @@ def _codex_mission(run: _Run, codex: Path) -> str:
     _expect(report["findings"][0]["evidence_refs"] == [CALC_EVIDENCE], "evidence was lost")
     artifacts = run.project / ".codex-oss" / "missions" / CODEX_MISSION_ID / "report.json"
     _expect(artifacts.is_file(), "the mission wrote no report.json")
-    version = _codex_version(codex)
+    version = codex_version(codex) or "codex"
     return f"{version}: codex exec -m mission-a3-local got the COMPLETE report with its evidence"
 
 
@@ -476,14 +483,15 @@ def _workspace(project: Path) -> dict[str, str]:
     return digests
 
 
-def _codex_version(codex: Path) -> str:
+def codex_version(codex: Path) -> str | None:
+    """What ``codex --version`` prints (None when it does not run)."""
     try:
         done = subprocess.run(
             [str(codex), "--version"], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
-        return "codex"
-    return done.stdout.strip() or "codex"
+        return None
+    return done.stdout.strip() or None
 
 
 def _tail(text: str, limit: int = 400) -> str:

@@ -98,13 +98,16 @@ class ToolMap:
 
     def lookup(self, chat_name: str) -> ToolRef:
         """The Responses identity of a name the upstream called (unknown names pass through)."""
-        ref = self.by_flat.get(chat_name)
-        if ref is not None:
-            return ref
-        candidates = self.namespaced_by_inner.get(chat_name)
-        if candidates and len(candidates) == 1:
-            return self.by_flat[candidates[0]]
-        return ToolRef(name=chat_name)
+        return self.by_flat.get(self.flat_for(chat_name)) or ToolRef(name=chat_name)
+
+    def flat_for(self, inner: str, flat: str | None = None) -> str:
+        """``flat`` (default ``inner``) when a tool has that flat name, else the flat name of the
+        one namespaced tool called ``inner`` (a model left the prefix off), else ``flat``."""
+        flat = flat or inner
+        if flat in self.by_flat:
+            return flat
+        candidates = self.namespaced_by_inner.get(inner, [])
+        return candidates[0] if len(candidates) == 1 else flat
 
 
 @dataclass(slots=True)
@@ -270,11 +273,7 @@ def _tool_choice(choice: Any, tool_map: ToolMap) -> Any:
         name = choice.get("name")
         if not isinstance(name, str) or not name:
             raise TranslationError("tool_choice.name must be a non-empty string", "tool_choice")
-        flat = flat_name(name, choice.get("namespace"))
-        if flat not in tool_map.by_flat:
-            candidates = tool_map.namespaced_by_inner.get(name)
-            if candidates and len(candidates) == 1:
-                flat = candidates[0]
+        flat = tool_map.flat_for(name, flat_name(name, choice.get("namespace")))
         return {"type": "function", "function": {"name": flat}}
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
         return choice.get("mode", "auto")
@@ -384,12 +383,7 @@ def _messages(items: Any, tool_map: ToolMap, out: list[dict[str, Any]]) -> None:
 def _history_name(name: str, namespace: Any, tool_map: ToolMap) -> str:
     if isinstance(namespace, str) and namespace:
         return flat_name(name, namespace)
-    if name in tool_map.by_flat:
-        return name
-    candidates = tool_map.namespaced_by_inner.get(name)
-    if candidates and len(candidates) == 1:
-        return candidates[0]
-    return name
+    return tool_map.flat_for(name)
 
 
 def _assistant(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -252,9 +253,7 @@ class ClaimRecorder:
     def _manifest(
         self, when: datetime, commit: str | None, python_version: str, pytest_version: str
     ) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for result in self.results.values():
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        counts = Counter(result.outcome for result in self.results.values())
         return {
             "schema_version": MANIFEST_SCHEMA,
             "run_id": self.run_id,
@@ -266,7 +265,7 @@ class ClaimRecorder:
             "python_version": python_version,
             "pytest_version": pytest_version,
             "platform": platform.platform(),
-            "tests": counts,
+            "tests": dict(counts),
             "claims": {artifact["claim"]: artifact["verdict"] for artifact in self.written},
             "withheld": dict(sorted(self.withheld.items())),
             "unproven_required": self.unproven_required(),
