@@ -249,6 +249,8 @@ def run_demo(
     ``settings`` defaults to the project's (environment, then its key files). Raises
     :class:`DemoError` for anything the user can fix.
     """
+    from bridge.app import ServerThread, create_app
+    from bridge.auth import KeyConfigError
     from bridge.daemon import bridge_settings
 
     project = options.project.resolve()
@@ -267,7 +269,11 @@ def run_demo(
             settings = settings.model_copy(update={"LOCAL_MODEL_BASE_URL": model_url})
         key = "demo-" + secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"PROXY_API_KEY": key})
-        base_url = stack.enter_context(_bridge(project, settings))
+        bridge = ServerThread(lambda: create_app(settings, project, heartbeat_seconds=2.0))
+        try:
+            base_url = stack.enter_context(bridge).base_url
+        except (KeyConfigError, OSError) as exc:
+            raise DemoError(f"the bridge could not start: {exc}") from None
         stage(f"bridge serving {project.name} on {base_url} for the demo's duration")
         try:
             answer = stream_mission(
@@ -356,22 +362,6 @@ def _answers_models(base_url: str) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
-
-
-@contextlib.contextmanager
-def _bridge(project: Path, settings: Settings) -> Iterator[str]:
-    from bridge.app import ServerThread, create_app
-    from bridge.auth import KeyConfigError
-
-    server = ServerThread(lambda: create_app(settings, project, heartbeat_seconds=2.0))
-    try:
-        server.__enter__()
-    except (KeyConfigError, OSError) as exc:
-        raise DemoError(f"the bridge could not start: {exc}") from None
-    try:
-        yield server.base_url
-    finally:
-        server.__exit__(None, None, None)
 
 
 def stream_mission(

@@ -383,17 +383,14 @@ def _patch_mission(run: _Run) -> str:
         "rationale": "add() subtracts; it must add.",
         "verification_plan": [verify],
     }
-    read = tool_action("read", "read add()", path="calc.py", start_line=1, end_line=3)
-    report = final_action(refs=[CALC_EVIDENCE], claim=BUG_CLAIM, quote="return a - b")["action"][
-        "report"
-    ]
+    read, final = _investigation_turns()
     propose = {
         "action": {
             "action_type": "propose_patch",
             "reason": "one operator is wrong",
             "phase": "REPORT",
             "patch": intent,
-            "report": report,
+            "report": final["action"]["report"],
         }
     }
     run.upstream.set_script({LOCAL_MODEL_ID: [read, propose]})

@@ -149,9 +149,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if config.stash[RECORDER].mode == "off":
         return None
     proof_dir = _proof_dir(config)
-    if collection_path == proof_dir or proof_dir in collection_path.parents:
-        return None
-    if collection_path in proof_dir.parents:
+    if _inside(collection_path, proof_dir) or collection_path in proof_dir.parents:
         return None
     return True
 
@@ -179,9 +177,7 @@ def pytest_collection_modifyitems(
             recorder.check_known(claims, item.nodeid)
         except ClaimError as error:
             raise pytest.UsageError(str(error)) from error
-        if recorder.mode != "off" and not (
-            item.path == proof_dir or proof_dir in item.path.parents
-        ):
+        if recorder.mode != "off" and not _inside(item.path, proof_dir):
             unwanted.add(item.nodeid)
             continue
         if wanted is not None:
@@ -265,6 +261,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def _proof_dir(config: pytest.Config) -> Path:
     return (config.rootpath / config.getini("opencode_proof_packs")).resolve()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _detail(report: pytest.TestReport) -> str:

@@ -138,17 +138,20 @@ class Canary:
         repo = self.root / self.manifest["repo"]
         return {
             path.relative_to(repo).as_posix(): path.read_text(encoding="utf-8")
-            for path in sorted(repo.rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts
+            for path in _files(repo)
         }
 
     def proof_files(self, repo_root: Path) -> list[str]:
         """Every file of the canary, relative to ``repo_root`` (what a claim's proof reads)."""
-        return [
-            path.relative_to(repo_root).as_posix()
-            for path in sorted(self.root.rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts
-        ]
+        return [path.relative_to(repo_root).as_posix() for path in _files(self.root)]
+
+
+def _files(folder: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
 
 
 @dataclass

@@ -101,19 +101,7 @@ def compile_command(file: Any, handoff: bool, from_handoff: bool, as_json: bool)
         data = _handoff_of(text) if from_handoff else _json_of(text, as_json)
     except HandoffError as exc:
         _fail(as_json, "handoff", exc.code, [exc.message])
-    if handoff:
-        _print_handoff(data)
-    _report_compiled(data, as_json)
-
-
-def _print_handoff(data: Any) -> NoReturn:
-    try:
-        compiled = compile_mission(data)
-    except MissionContractError as exc:
-        _fail(False, "mission", "invalid_mission", exc.errors)
-    document = compiled.mission.model_dump(mode="json", exclude_none=True)
-    click.echo(f"{OPEN_TAG}\n{json.dumps(document, indent=2)}\n{CLOSE_TAG}")
-    sys.exit(0)
+    _report_compiled(data, as_json, handoff=handoff)
 
 
 @mission.command("schema")
@@ -159,12 +147,15 @@ def _json_of(text: str, as_json: bool) -> Any:
         _fail(as_json, "mission", "malformed_json", [f"the file is not JSON: {exc}"])
 
 
-def _report_compiled(data: Any, as_json: bool) -> None:
+def _report_compiled(data: Any, as_json: bool, handoff: bool = False) -> NoReturn:
     try:
         compiled = compile_mission(data)
     except MissionContractError as exc:
         _fail(as_json, "mission", "invalid_mission", exc.errors)
-    if as_json:
+    if handoff:
+        document = compiled.mission.model_dump(mode="json", exclude_none=True)
+        click.echo(f"{OPEN_TAG}\n{json.dumps(document, indent=2)}\n{CLOSE_TAG}")
+    elif as_json:
         click.echo(json.dumps({"ok": True, **compiled.model_dump(mode="json")}, indent=2))
     else:
         click.echo(_describe(compiled))
