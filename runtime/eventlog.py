@@ -6,8 +6,12 @@ same at event 10 as at event 100,000. Appends are serialised across processes (a
 handles in one process) by an flock on ``events.jsonl.lock``, which each handle keeps open;
 before writing, a writer reads only what other writers appended since its last look. One
 append may carry several events (an event and the commentary it causes, a run's closing
-events): they are written with one write and one fsync, and all of them are on disk when the
-call returns, so an event a caller saw acknowledged survives a crash. A crash mid-append
+events): they are written with one write. An acknowledged event is in the file, so it survives
+the process being killed; it is on the disk (fsynced) when the append returns, or, for an
+append with ``sync=False``, at the next :meth:`MissionEventLog.sync`, append or close. The
+mission loop groups its commits that way: it syncs before it waits on the model, before a patch
+step and at closing, so a power cut can lose only the read-only work of the current turn, a
+suffix of the log, never a gap in it. A crash mid-append
 leaves a last line without its newline; whoever takes the lock next moves that torn tail
 aside to ``events.jsonl.broken`` and keeps the valid prefix (which may hold the first events
 of the interrupted append: never acknowledged, but whole and chained).
@@ -109,6 +113,7 @@ class MissionEventLog:
         self.mission_id = mission_id
         self._fd = fd
         self._head = head
+        self._unsynced = False  # written, not yet fsynced
         # Kept open, so taking the writers' lock is one flock call, not an open and a close.
         try:
             self._lock_fd = os.open(str(path) + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
@@ -167,8 +172,11 @@ class MissionEventLog:
         self,
         entries: Sequence[tuple[Payload, EventSource]],
         then: Callable[[Event], Sequence[tuple[Payload, EventSource]]] | None = None,
+        *,
+        sync: bool = True,
     ) -> list[Event]:
-        """Append events in order with one write; all are on disk when this returns.
+        """Append events in order with one write; all are on disk when this returns (with
+        ``sync=False``: in the file, and on disk at the next sync).
 
         ``then`` derives more entries from the first event once it is built (its commentary);
         they follow that event in the same write. Returns every event written, in order.
@@ -190,9 +198,17 @@ class MissionEventLog:
                 if then is not None and len(events) == 1:
                     pending[:0] = then(event)
             _write_all(self._fd, b"".join(lines))
-            os.fsync(self._fd)
             self._head = head
+            self._unsynced = True
+            if sync:
+                self.sync()
         return events
+
+    def sync(self) -> None:
+        """Flush every event this handle wrote to the disk (a no-op when nothing is pending)."""
+        if self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
 
     def events(self) -> list[Event]:
         """Every event in the log, including those other processes appended, verified."""
@@ -202,7 +218,9 @@ class MissionEventLog:
         return _verified(self.path, data)  # checked with the lock released
 
     def close(self) -> None:
-        """Release the file descriptors (appends after this fail)."""
+        """Sync what is pending, then release the file descriptors (appends after this fail)."""
+        if self._fd >= 0:
+            self.sync()
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 os.close(fd)

@@ -73,7 +73,11 @@ class EventSink(Protocol):
         self,
         entries: Sequence[tuple[Payload, Any]],
         then: Callable[[Event], Sequence[tuple[Payload, Any]]] | None = None,
+        *,
+        sync: bool = True,
     ) -> list[Event]: ...
+
+    def sync(self) -> None: ...
 
 
 class Completion(Protocol):
@@ -160,7 +164,12 @@ class Journal:
     def record(self) -> RunRecord:
         return self.fold.record
 
-    def add(self, payload: Payload, source: str = "runtime") -> Event:
+    def add(self, payload: Payload, source: str = "runtime", *, sync: bool = False) -> Event:
+        """Append ``payload`` and the commentary it causes in one write, and fold them.
+
+        Written, not fsynced, unless ``sync``: the loop syncs at its durability points
+        (:meth:`sync`), so a turn's events share one fsync.
+        """
         texts: list[str] = []
 
         def commentary(event: Event) -> list[tuple[Payload, str]]:
@@ -168,8 +177,7 @@ class Journal:
             texts.extend(text for text in lines if text is not None)
             return [(CommentaryEmitted(text=text), "runtime") for text in texts]
 
-        # The event and its commentary go to disk together: one lock, one write, one fsync.
-        events = self.log.append_all([(payload, source)], then=commentary)
+        events = self.log.append_all([(payload, source)], then=commentary, sync=sync)
         if events[0].seq != len(self.events) + 1:  # another writer appended (the bridge stopping)
             self._catch_up(events[0].seq - 1)
         for event in events:
@@ -177,6 +185,10 @@ class Journal:
             self.fold.apply(event)
         self.pending += texts
         return events[0]
+
+    def sync(self) -> None:
+        """Make every event appended so far durable: before the runtime waits on the world."""
+        self.log.sync()
 
     def _catch_up(self, seq: int) -> None:
         read = getattr(self.log, "events", None)
@@ -379,6 +391,7 @@ class MissionLoop:
                 "json_schema": {"name": "action", "schema": schema},
             },
         }
+        self.journal.sync()  # the turn's events are on disk before the request leaves
         try:
             result = await asyncio.wait_for(
                 self.client.complete(body, call_index=turn, on_event=self.journal.add),
@@ -420,7 +433,7 @@ class MissionLoop:
                 call_id=call_id,
                 tool_name=action.tool_name or "",
                 arguments=arguments,
-                reason=action.reason[:500],
+                reason=self.journal.redactor.redact(action.reason[:500]).text,
                 phase=action.phase or "",
             )
         )
@@ -456,6 +469,7 @@ class MissionLoop:
                 "this runtime has no patch pipeline configured",
             )
         self.patch_round += 1
+        self.journal.sync()
         decision = await self.patch_step(
             action=action, round=self.patch_round, journal=self.journal
         )
@@ -533,6 +547,7 @@ class MissionLoop:
                 detail=closure.detail[:2000],
             ),
             "bridge" if closure.closed_by == "bridge" else "runtime",
+            sync=True,
         )
         return report
 

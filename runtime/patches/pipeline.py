@@ -20,6 +20,7 @@ import asyncio
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,7 @@ class PatchPipeline:
             round=round,
             redactor=self.redactor,
             report=action.report,
-            append=journal.add,
+            append=partial(journal.add, sync=True),  # a patch step acts on the world
         )
         verdict = PatchVerdict(outcome.status, outcome.reasons)
         folder = MISSIONS_DIR / self.mission.mission_id

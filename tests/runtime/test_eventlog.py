@@ -133,6 +133,33 @@ def test_append_all_writes_its_events_in_order_and_chained(tmp_path: Path) -> No
     assert written[1].prev_hash == written[0].event_hash and verify_log(log.path).ok
 
 
+def test_an_unsynced_append_is_in_the_file_at_once_and_survives_a_killed_writer(
+    tmp_path: Path,
+) -> None:
+    log = _log_with(tmp_path, 1)
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from pathlib import Path
+        from runtime.eventlog import MissionEventLog
+        from runtime.events import CommentaryEmitted
+
+        log = MissionEventLog.open(Path(sys.argv[1]))
+        log.append_all([(CommentaryEmitted(text="unsynced"), "runtime")], sync=False)
+        os.kill(os.getpid(), signal.SIGKILL)  # no close, no sync
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(log.path)], cwd=REPO)
+    assert killed.returncode == -signal.SIGKILL
+    events = log.events()  # this handle catches up on what the killed one wrote
+    assert [e.payload["text"] for e in events] == ["step 0", "unsynced"]
+    assert verify_log(log.path).ok
+    log.append_all([(CommentaryEmitted(text="later"), "runtime")], sync=False)
+    log.sync()
+    log.close()
+    assert [e.payload["text"] for e in load_events(log.path)][-1] == "later"
+
+
 def test_then_derives_events_that_follow_in_the_same_append(tmp_path: Path) -> None:
     log = _log_with(tmp_path, 1)
     written = log.append_all(

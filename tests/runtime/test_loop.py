@@ -8,6 +8,7 @@ fresh fold of the log it wrote.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,23 @@ def project(tmp_path: Path) -> Path:
     return make_git_project(tmp_path / "project", {"src/limits.py": CODE, ".env": "KEY=x\n"})
 
 
-def run(project: Path, turns: list[Any], **mission: Any) -> tuple[LoopResult, MissionLoop]:
+class WatchedLog(MissionEventLog):
+    """A real log that reports the seq it has reached each time it flushes to disk."""
+
+    on_sync: Callable[[int], Any] | None = None
+
+    def sync(self) -> None:
+        if self._unsynced and self.on_sync is not None:
+            self.on_sync(self.seq)
+        super().sync()
+
+
+def run(
+    project: Path, turns: list[Any], on_sync: Callable[[int], Any] | None = None, **mission: Any
+) -> tuple[LoopResult, MissionLoop]:
     compiled = compile_mission(template(Tier.A3, "Read the limits.", "m-loop", **mission))
-    log = MissionEventLog.create(project, "run-1", "m-loop")
+    log = WatchedLog.create(project, "run-1", "m-loop")
+    log.on_sync = on_sync
     redactor = Redactor()
     loop = MissionLoop(
         mission=compiled.mission,
@@ -67,6 +82,24 @@ def test_the_live_record_is_the_fold_of_the_log_it_wrote(project: Path) -> None:
     assert loop.toolbox.inspected_paths == loop.record.files_inspected == ("src/limits.py",)
     assert result.status == loop.record.status == "COMPLETE"
     assert result.report["findings"][0]["quote"] == "limit_3 = 3"
+
+
+def test_a_secret_in_the_models_stated_reason_never_reaches_the_log(project: Path) -> None:
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    look = tool_action("read", reason=f"check key {secret}", path="src/limits.py", end_line=5)
+    _, loop = run(project, [look, GROUNDED])
+    requested = next(e for e in loop.journal.events if e.event_type == "ToolCallRequested")
+    assert requested.payload["reason"].startswith("check key ")
+    assert secret not in loop.journal.log.path.read_text()
+
+
+def test_a_turn_is_synced_before_the_model_is_asked_and_the_run_at_closing(project: Path) -> None:
+    synced: list[int] = []
+    result, loop = run(project, [READ, GROUNDED], on_sync=synced.append)
+    asks = [e.seq for e in loop.journal.events if e.event_type == "ModelCalled"]
+    # Each request left with every earlier event on disk; the close synced the last one.
+    assert synced[: len(asks)] == [seq - 1 for seq in asks]
+    assert synced[-1] == loop.record.event_count and result.status == "COMPLETE"
 
 
 def test_tokens_come_from_the_recorded_model_calls(project: Path) -> None:
