@@ -224,18 +224,12 @@ async def running_bridge(tmp_path: Path) -> AsyncIterator[BridgeServer]:
     """A real bridge (auth on) on a free port, in front of a scripted upstream with an empty
     script, serving the project ``tmp_path / "served"``."""
     from bridge.app import create_app, start_server
-    from runtime.settings import Settings
 
     project = tmp_path / "served"
     project.mkdir(exist_ok=True)
     async with ScriptedUpstream() as upstream:
-        settings = Settings(
-            PROXY_API_KEY=BRIDGE_TEST_KEY,
-            UPSTREAM_BASE_URL=upstream.base_url,
-            LOCAL_MODEL_BASE_URL=upstream.base_url,
-            OPENCODE_GO_API_KEY=UPSTREAM_TEST_KEY,
-            OPENAI_API_KEY=None,
-            REQUEST_DEADLINE_SECONDS=20,
+        settings = MissionRunner().settings(
+            upstream, PROXY_API_KEY=BRIDGE_TEST_KEY, REQUEST_DEADLINE_SECONDS=20
         )
         runner, port = await start_server(
             create_app(settings, project, heartbeat_seconds=0.2), "127.0.0.1", 0

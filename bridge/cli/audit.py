@@ -67,11 +67,7 @@ def verify_log(target: str, project: Path, as_json: bool) -> None:
 @json_option
 def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's summary (the most recent mission when MISSION_ID is left out)."""
-    _recover(project)
-    directory = _mission_folder(project, mission_id)
-    path = directory / (MISSION_SUMMARY if as_json else SUMMARY_MD)
-    if not path.is_file():
-        raise click.UsageError(f"mission {directory.name} has no {path.name} yet")
+    path = _projection(project, mission_id, MISSION_SUMMARY if as_json else SUMMARY_MD)
     click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
@@ -81,12 +77,9 @@ def show_summary(mission_id: str | None, project: Path, as_json: bool) -> None:
 @json_option
 def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
     """Print a mission's trace, one line per event (the most recent mission by default)."""
-    _recover(project)
-    directory = _mission_folder(project, mission_id)
-    path = directory / TRACE
-    if not path.is_file():
-        raise click.UsageError(f"mission {directory.name} has no {TRACE} yet")
-    lines = path.read_text(encoding="utf-8").splitlines()[1:]  # the first line is the stamp
+    lines = (
+        _projection(project, mission_id, TRACE).read_text(encoding="utf-8").splitlines()[1:]
+    )  # the first line is the stamp
     for line in lines:
         if as_json:
             click.echo(line)
@@ -179,13 +172,28 @@ def _log_path(project: Path, target: str) -> Path:
         candidate = candidate / LOG_NAME
     if candidate.is_file():
         return candidate
-    try:
-        path = run_log_path(project, target)
-    except ValueError:
-        path = None
-    if path is None or not path.is_file():
+    path = _run_log(project, target)
+    if path is None:
         raise click.UsageError(f"{target!r} is neither a log file nor a run id in {RUNS_DIR}")
     return path
+
+
+def _run_log(project: Path, run_id: str) -> Path | None:
+    """The log of run ``run_id`` when there is one (None for an invalid id too)."""
+    try:
+        path = run_log_path(project, run_id)
+    except ValueError:
+        return None
+    return path if path.is_file() else None
+
+
+def _projection(project: Path, mission_id: str | None, name: str) -> Path:
+    """The projection ``name`` of the mission (the most recent by default), recovering first."""
+    _recover(project)
+    directory = _mission_folder(project, mission_id)
+    if not (directory / name).is_file():
+        raise click.UsageError(f"mission {directory.name} has no {name} yet")
+    return directory / name
 
 
 def _mission_folder(project: Path, mission_id: str | None) -> Path:
@@ -206,14 +214,10 @@ def _mission_folder(project: Path, mission_id: str | None) -> Path:
 
 def _run_of_mission(project: Path, mission_id: str, directory: Path) -> Path:
     """The log the mission's projections name, else the newest run of that mission."""
-    stamp = read_stamp(directory / RUN_RECORD)
-    if stamp and isinstance(stamp.get("run_id"), str):
-        try:
-            path = run_log_path(project, stamp["run_id"])
-        except ValueError:
-            path = None
-        if path is not None and path.is_file():
-            return path
+    run_id = (read_stamp(directory / RUN_RECORD) or {}).get("run_id")
+    path = _run_log(project, run_id) if isinstance(run_id, str) else None
+    if path is not None:
+        return path
     logs = find_run_logs(project, mission_id)
     if logs:
         return logs[0]
