@@ -82,12 +82,9 @@ def run_probe(mode: ProbeMode, codex: Path | None, *, timeout: float = 120.0) ->
 
 def write_result(project: Path, result: ProbeResult) -> Path:
     """Record ``result`` in the project (atomically)."""
-    from runtime.atomic import atomic_write_text
+    from bridge.claims import write_json
 
-    path = project / PROBES_DIR / f"{result.probe}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(result.to_json(), indent=2) + "\n")
-    return path
+    return write_json(project / PROBES_DIR / f"{result.probe}.json", result.to_json())
 
 
 def judge(transcript: TurnTranscript, is_final: Callable[[str, str | None], bool]) -> ProbeResult:

@@ -484,15 +484,16 @@ def read_artifacts(claims_dir: Path) -> dict[str, dict[str, Any] | str]:
 def write_artifact(claims_dir: Path, artifact: Mapping[str, Any]) -> Path:
     """Atomically write one artifact as ``<claims_dir>/<claim>.json``; return its path."""
     claim = check_claim_name(artifact.get("claim"), "artifact")
-    return _write_json(claims_dir / f"{claim}.json", artifact)
+    return write_json(claims_dir / f"{claim}.json", artifact)
 
 
 def write_manifest(claims_dir: Path, manifest: Mapping[str, Any]) -> Path:
     """Atomically write the run manifest beside the artifacts."""
-    return _write_json(claims_dir / MANIFEST_NAME, manifest)
+    return write_json(claims_dir / MANIFEST_NAME, manifest)
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> Path:
+def write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    """Atomically write ``data`` as indented JSON with sorted keys; return ``path``."""
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
 

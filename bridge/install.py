@@ -95,11 +95,6 @@ class InstallOptions:
     auth_command: str = "codex-oss"
     force: bool = False
 
-    @property
-    def mcp_command(self) -> str:
-        """The executable Codex starts the MCP server with (the same ``codex-oss``)."""
-        return self.auth_command
-
 
 @dataclass(frozen=True)
 class PlannedFile:
@@ -251,7 +246,7 @@ def mcp_server_block(options: InstallOptions) -> dict[str, Any]:
     from runtime.settings import Settings
 
     return {
-        "command": options.mcp_command,
+        "command": options.auth_command,  # the same codex-oss serves the MCP tools
         "args": ["mcp"],
         # Codex hands an MCP server a filtered environment; these pass through when set (the
         # upstream key, URLs, caps), so a bridge the server starts gets the user's settings.

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridge.claims import write_json
 from bridge.source_hash import source_hash
-from runtime.atomic import atomic_write_text
 from runtime.redact import Redactor
 from runtime.settings import Settings
 
@@ -117,10 +117,7 @@ def probe_raw_alias(
 
 def write_record(project: Path, record: RawProbeRecord) -> Path:
     """Write ``record`` atomically under the project's probe folder."""
-    path = project / PROBES_DIR / f"{record.alias}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
-    return path
+    return write_json(project / PROBES_DIR / f"{record.alias}.json", record.to_json())
 
 
 def raw_claim_status(

@@ -149,53 +149,46 @@ def config_mismatches(
     command that fixes it; ``running_port`` is the port this project's bridge serves (None:
     not running)."""
     found: list[tuple[str, str, str]] = []
+
+    def provider(status: str, detail: str) -> None:
+        found.append(("codex provider", status, detail))
+
     url = wiring.provider_base_url
     if url is None:
-        found.append(
-            (
-                "codex provider",
-                "warn",
-                f"no [model_providers.{PROVIDER_ID}] in {wiring.config_path}: sessions on an "
-                f"OSS alias cannot reach the bridge; run 'codex-oss install --project {project}'",
-            )
+        provider(
+            "warn",
+            f"no [model_providers.{PROVIDER_ID}] in {wiring.config_path}: sessions on an "
+            f"OSS alias cannot reach the bridge; run 'codex-oss install --project {project}'",
         )
     else:
         wanted = port_of(url)
         installed = installed_port(project)
         if running_port is not None and wanted is not None and running_port != wanted:
-            found.append(
-                (
-                    "codex provider",
-                    "fail",
-                    f"Codex's provider points at {url}, but this project's bridge serves port "
-                    f"{running_port}: run 'codex-oss restart --project {project} --port {wanted}'",
-                )
+            provider(
+                "fail",
+                f"Codex's provider points at {url}, but this project's bridge serves port "
+                f"{running_port}: run 'codex-oss restart --project {project} --port {wanted}'",
             )
         elif installed is not None and wanted is not None and installed != wanted:
-            found.append(
-                (
-                    "codex provider",
-                    "warn",
-                    f"Codex's provider points at {url}, but this project was installed for port "
-                    f"{installed} (another project's install moved it?): run 'codex-oss install "
-                    f"--project {project} --port {wanted}' to serve where Codex looks",
-                )
+            provider(
+                "warn",
+                f"Codex's provider points at {url}, but this project was installed for port "
+                f"{installed} (another project's install moved it?): run 'codex-oss install "
+                f"--project {project} --port {wanted}' to serve where Codex looks",
             )
         else:
             where = f"served (port {running_port})" if running_port else "'codex-oss up' serves it"
-            found.append(("codex provider", "ok", f"Codex's provider points at {url}; {where}"))
-    server = wiring.mcp_server
-    if server is not None:
-        registered = server.get("command")
-        here = default_auth_command()
-        if isinstance(registered, str) and registered != here:
-            found.append(
-                (
-                    "codex mcp command",
-                    "warn",
-                    f"Codex starts the MCP server as {registered!r}, not this environment's "
-                    f"{here!r}: run 'codex-oss install --project {project}' from the "
-                    "environment you want Codex to use",
-                )
+            provider("ok", f"Codex's provider points at {url}; {where}")
+    registered = (wiring.mcp_server or {}).get("command")
+    here = default_auth_command()
+    if isinstance(registered, str) and registered != here:
+        found.append(
+            (
+                "codex mcp command",
+                "warn",
+                f"Codex starts the MCP server as {registered!r}, not this environment's "
+                f"{here!r}: run 'codex-oss install --project {project}' from the "
+                "environment you want Codex to use",
             )
+        )
     return found
