@@ -157,11 +157,7 @@ async def _run_mission(
             f"the mission could not be run by the bridge of {project}: "
             f"{type(exc).__name__}: {exc}; check `codex-oss doctor --project {project}`"
         )
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=answer.final_text)],
-        structuredContent=answer.report,
-        isError=False,
-    )
+    return _result(answer.final_text, answer.report)
 
 
 # -- evidence and patches ----------------------------------------------------------------------
@@ -175,17 +171,14 @@ def _evidence_tool(project: Path, name: str, arguments: dict[str, Any]) -> types
     directory = _mission_dir(project, mission_id)
     if name == MISSION_REPORT:
         report = json.loads(_read(directory, "report.json"))
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(report, indent=2))],
-            structuredContent=report,
-        )
+        return _result(json.dumps(report, indent=2), report)
     if name == MISSION_SUMMARY:
-        return _text(_read(directory, "summary.md"))
+        return _result(_read(directory, "summary.md"))
     if name == MISSION_TRACE:
         rows = _read(directory, "trace.jsonl").splitlines()[1:]  # line 1 is the stamp
         shown = rows[-TRACE_LINES_SHOWN:]
         note = [] if len(shown) == len(rows) else [f"(last {len(shown)} of {len(rows)} events)"]
-        return _text("\n".join([*note, *shown]))
+        return _result("\n".join([*note, *shown]))
     if name in (PROMOTE_PATCH, ROLLBACK_PATCH):
         return _patch_tool(project, name, mission_id, bool(arguments.get("dry_run", False)))
     raise ToolCallError(f"unknown tool {name!r}; call tools/list for the tools of this server")
@@ -206,16 +199,14 @@ def _patch_tool(project: Path, name: str, mission_id: str, dry_run: bool) -> typ
         f"{'would be ' if dry_run else ''}{verb}: {mission_id} (run {result.run_id}): "
         f"{', '.join(result.files_changed)}"
     )
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)],
-        structuredContent={
-            "mission_id": mission_id,
-            "action": result.action,
-            "dry_run": dry_run,
-            "files_changed": result.files_changed,
-            "event_seq": result.event_seq,
-        },
-    )
+    structured = {
+        "mission_id": mission_id,
+        "action": result.action,
+        "dry_run": dry_run,
+        "files_changed": result.files_changed,
+        "event_seq": result.event_seq,
+    }
+    return _result(text, structured)
 
 
 def _mission_dir(project: Path, mission_id: str) -> Path:
@@ -240,9 +231,15 @@ def _read(directory: Path, name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _text(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+def _result(
+    text: str, structured: dict[str, Any] | None = None, *, error: bool = False
+) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structuredContent=structured,
+        isError=error,
+    )
 
 
 def _error(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
+    return _result(text, error=True)
