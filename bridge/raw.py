@@ -26,9 +26,8 @@ from bridge.responses import (
     usage_object,
 )
 from bridge.translate import ChatRequest, ToolMap, TranslationError, output_items, to_chat
-from runtime.completions import merge_tool_call
 from runtime.registry import Resolution
-from runtime.upstream import UpstreamError
+from runtime.upstream import UpstreamError, merge_tool_call
 
 __all__ = ["ChunkRelay", "SseWriter", "handle_gpt_passthrough", "handle_raw", "sse_response"]
 

@@ -7,6 +7,7 @@ import pytest
 
 import bridge
 import runtime
+import runtime.upstream
 
 RUNTIME_API = [
     "HandoffError",
@@ -26,9 +27,13 @@ RUNTIME_API = [
     "verify_log",
 ]
 BRIDGE_API = ["ServerThread", "create_app", "main", "start_server"]
+UPSTREAM_API = ["ChatResult", "UpstreamClient", "UpstreamError", "Usage", "merge_tool_call"]
 
 
-@pytest.mark.parametrize(("package", "names"), [(runtime, RUNTIME_API), (bridge, BRIDGE_API)])
+@pytest.mark.parametrize(
+    ("package", "names"),
+    [(runtime, RUNTIME_API), (bridge, BRIDGE_API), (runtime.upstream, UPSTREAM_API)],
+)
 def test_public_names_are_pinned_and_resolve(package, names):
     assert package.__all__ == names
     for name in names:

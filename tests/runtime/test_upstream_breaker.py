@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from bridge.scripted_upstream import ScriptedUpstream
-from runtime.breaker import CircuitBreaker
 from runtime.events import ModelCalled
 from runtime.registry import Profile
 from runtime.settings import Settings
 from runtime.upstream import UpstreamClient, UpstreamError
+from runtime.upstream._breaker import CircuitBreaker
 
 BODY: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}]}
 

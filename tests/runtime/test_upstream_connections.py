@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from runtime.connections import TransportPool, environment_proxy
+from runtime.upstream._connections import TransportPool, environment_proxy
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 
 from bridge.scripted_upstream import ScriptedUpstream
 from runtime.events import ModelCalled
-from runtime.limits import ConcurrencyLimits, QueueTimeout
 from runtime.registry import Profile
 from runtime.upstream import UpstreamClient, UpstreamError
+from runtime.upstream._limits import ConcurrencyLimits, QueueTimeout
 from tests.runtime.test_upstream import settings
 
 BODY: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from runtime.completions import SseDataLines, decode_json, encode_json
+from runtime.upstream._completions import SseDataLines, decode_json, encode_json
 
 
 def test_data_lines_split_across_reads_are_joined() -> None:

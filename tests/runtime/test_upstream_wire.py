@@ -9,7 +9,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from runtime.completions import (
+from runtime.registry import Profile
+from runtime.upstream._completions import (
     MalformedAnswer,
     assemble_chunks,
     error_message,
@@ -17,7 +18,6 @@ from runtime.completions import (
     request_payload,
     retry_after_seconds,
 )
-from runtime.registry import Profile
 
 KIMI = Profile("kimi", "http://127.0.0.1:1/v1", None, "kimi-k2.6", False, 3)
 LOCAL = Profile("local", "http://127.0.0.1:2/v1", None, "smol", True, 1)

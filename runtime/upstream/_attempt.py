@@ -3,7 +3,7 @@
 An attempt is a single HTTP request to one profile. It either yields a result (a parsed answer,
 an assembled stream, or a stream opened on its first chunk) or raises :class:`AttemptFailed`
 saying what went wrong and whether the same profile is worth retrying. Whether it is retried,
-falls back or ends the call is the upstream client's decision (``runtime/upstream.py``), as
+falls back or ends the call is the upstream client's decision (``_client``), as
 are the concurrency slots, the circuit breaker and the events.
 
 Every wait is bounded twice: by its own timeout (first byte, or idle between reads) and by the
@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 import httpx
 
-from runtime.completions import (
+from runtime.registry import Profile
+from runtime.upstream._completions import (
     SNIPPET_CHARS,
     ChatResult,
     MalformedAnswer,
@@ -30,9 +31,8 @@ from runtime.completions import (
     parse_completion,
     retry_after_seconds,
 )
-from runtime.connections import TransportPool
-from runtime.limits import Lease
-from runtime.registry import Profile
+from runtime.upstream._connections import TransportPool
+from runtime.upstream._limits import Lease
 
 __all__ = [
     "RETRYABLE_STATUS",

@@ -13,8 +13,8 @@ profile), ``fallback`` (a marker on the next profile, ``fallback_from`` set, ``e
 and whether it is weaker), ``circuit_open`` (profile skipped), ``ok`` (served, with tokens).
 
 This module is the policy: the chain, retries, fallbacks, caps, breaker and deadline. One
-attempt's wire work (request, timeouts, body and SSE reading) is ``runtime.upstream_attempt``;
-a call's bookkeeping and the events it reports are ``runtime.upstream_call``.
+attempt's wire work (request, timeouts, body and SSE reading) is ``_attempt``; a call's
+bookkeeping and the events it reports are ``_call``.
 """
 
 from __future__ import annotations
@@ -26,21 +26,15 @@ from typing import Any, Literal
 
 import httpx
 
-from runtime.breaker import CircuitBreaker
-from runtime.completions import ChatResult, Usage, request_payload, usage_of
-from runtime.limits import ConcurrencyLimits, QueueTimeout
 from runtime.registry import Profile
 from runtime.settings import Settings
-from runtime.upstream_attempt import AttemptFailed, AttemptMode, AttemptRunner, OpenStream
-from runtime.upstream_call import CallLog, EventSink
+from runtime.upstream._attempt import AttemptFailed, AttemptMode, AttemptRunner, OpenStream
+from runtime.upstream._breaker import CircuitBreaker
+from runtime.upstream._call import CallLog, EventSink
+from runtime.upstream._completions import ChatResult, request_payload, usage_of
+from runtime.upstream._limits import ConcurrencyLimits, QueueTimeout
 
-__all__ = [
-    "ChatResult",
-    "EventSink",
-    "UpstreamClient",
-    "UpstreamError",
-    "Usage",
-]
+__all__ = ["UpstreamClient", "UpstreamError"]
 
 
 class UpstreamError(Exception):

@@ -1,6 +1,6 @@
 """The record of one upstream call: its attempt count, its failures, and the events it reports.
 
-The upstream client (``runtime/upstream.py``) keeps one :class:`CallLog` per call while it walks
+The upstream client (``_client``) keeps one :class:`CallLog` per call while it walks
 the profile chain. Each attempt, retry, fallback and skipped profile is reported to the
 caller's sink as a ``ModelCalled`` payload; the failures gathered here make up the message of
 the final ``UpstreamError``.
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.completions import Usage
 from runtime.events import ModelCalled
 from runtime.registry import Profile
+from runtime.upstream._completions import Usage
 
 __all__ = ["CallLog", "EventSink"]
 
