@@ -69,7 +69,7 @@ async def handle_raw(
             async with asyncio.timeout(deadline_seconds + 1):
                 if upstream_stream:
                     relay = ChunkRelay(events, chat.tools)
-                    async for chunk in client.stream(resolution.chain, chat.body):
+                    async for chunk in client.open_stream(resolution.chain, chat.body):
                         writer.send(relay.feed(chunk))
                     tail = relay.finish()
                 else:

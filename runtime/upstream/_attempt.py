@@ -1,10 +1,10 @@
 """One upstream attempt on the wire: send one chat-completions request and read its answer.
 
-An attempt is a single HTTP request to one profile. It either yields a result (a parsed answer,
-an assembled stream, or a stream opened on its first chunk) or raises :class:`AttemptFailed`
-saying what went wrong and whether the same profile is worth retrying. Whether it is retried,
-falls back or ends the call is the upstream client's decision (``_client``), as
-are the concurrency slots, the circuit breaker and the events.
+An attempt is a single HTTP request to one profile. It either gives an answer (``answer``: a
+parsed body; ``collect``: a stream assembled; ``open``: a stream opened on its first chunk) or
+raises :class:`AttemptFailed` saying what went wrong and whether the same profile is worth
+retrying. Whether it is retried, falls back or ends the call is the upstream client's decision
+(``_client``), as are the concurrency slots, the circuit breaker and the events.
 
 Every wait is bounded twice: by its own timeout (first byte, or idle between reads) and by the
 call's total deadline; the failure says which of the two ran out.
@@ -32,23 +32,12 @@ from runtime.upstream._completions import (
     retry_after_seconds,
 )
 from runtime.upstream._connections import TransportPool
-from runtime.upstream._limits import Lease
 
-__all__ = [
-    "RETRYABLE_STATUS",
-    "AttemptFailed",
-    "AttemptMode",
-    "AttemptRunner",
-    "FailureKind",
-    "OpenStream",
-    "SseReader",
-]
+__all__ = ["AttemptFailed", "AttemptRunner", "OpenStream"]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 
 FailureKind = Literal["status", "timeout", "deadline", "transport", "garbage", "cut"]
-# json: a plain answer; collect: a stream assembled into one answer; open: a stream handed on.
-AttemptMode = Literal["json", "collect", "open"]
 
 
 class AttemptFailed(Exception):
@@ -84,21 +73,15 @@ class SseReader:
         await self.reads.aclose()  # type: ignore[attr-defined]
 
 
-@dataclass
+@dataclass(slots=True)
 class OpenStream:
-    """A stream that produced its first chunk; handed from the call loop to ``stream()``."""
+    """A stream that produced its first chunk; its reader must :meth:`AttemptRunner.finish` it."""
 
     response: httpx.Response
     transport: httpx.AsyncBaseTransport
     lines: SseReader
     first: dict[str, Any]
     profile: Profile
-    deadline: float
-    # Filled in by the call loop, which owns the slot and the attempt count.
-    lease: Lease | None = None
-    attempt: int = 0
-    fallback_from: str | None = None
-    started: float = 0.0
 
 
 class AttemptRunner:
@@ -125,51 +108,51 @@ class AttemptRunner:
         """Close the idle connections."""
         await self._transports.aclose()
 
-    async def run(
-        self, profile: Profile, payload: bytes, mode: AttemptMode, deadline: float
-    ) -> ChatResult | OpenStream:
-        """One request to ``profile``: a result, or an :class:`OpenStream` in ``open`` mode
-        (which the caller must :meth:`finish`). Raises :class:`AttemptFailed`."""
+    async def answer(self, profile: Profile, payload: bytes, deadline: float) -> ChatResult:
+        """A non-streamed answer from ``profile``. Raises :class:`AttemptFailed`."""
         transport = self._transports.checkout(profile.base_url)
-        keep_open = False
+        response: httpx.Response | None = None
+        try:
+            response = await self._send(transport, profile, payload, deadline)
+            body = await self._read_body(response, deadline)
+        finally:
+            await self._close(profile, transport, response)
+        try:
+            return parse_completion(body, profile)
+        except MalformedAnswer as exc:
+            raise AttemptFailed("garbage", str(exc)) from None
+
+    async def collect(self, profile: Profile, payload: bytes, deadline: float) -> ChatResult:
+        """A streamed answer from ``profile``, assembled. Raises :class:`AttemptFailed`."""
+        opened = await self.open(profile, payload, deadline)
+        chunks = [opened.first]
+        try:
+            while (chunk := await self.next_chunk(opened.lines, deadline)) is not None:
+                chunks.append(chunk)
+        finally:
+            await self.finish(opened)
+        return assemble_chunks(chunks, profile)
+
+    async def open(self, profile: Profile, payload: bytes, deadline: float) -> OpenStream:
+        """A stream from ``profile`` opened on its first chunk, which the caller must
+        :meth:`finish`. Raises :class:`AttemptFailed`."""
+        transport = self._transports.checkout(profile.base_url)
         response: httpx.Response | None = None
         lines: SseReader | None = None
         try:
             response = await self._send(transport, profile, payload, deadline)
-            if response.status_code >= 300:
-                raise await self._status_failure(response, deadline)
-            if mode == "json":
-                body = await self._read_body(response, deadline)
-                try:
-                    return parse_completion(body, profile)
-                except MalformedAnswer as exc:
-                    raise AttemptFailed("garbage", str(exc)) from None
             lines = SseReader(response)
             first = await self.next_chunk(lines, deadline)
             if first is None:
                 raise AttemptFailed("garbage", "the stream ended before its first chunk")
-            if mode == "open":
-                keep_open = True
-                return OpenStream(response, transport, lines, first, profile, deadline)
-            chunks = [first]
-            while (chunk := await self.next_chunk(lines, deadline)) is not None:
-                chunks.append(chunk)
-            return assemble_chunks(chunks, profile)
-        finally:
-            if not keep_open:
-                if lines is not None:
-                    await lines.aclose()
-                if response is not None:
-                    await response.aclose()
-                self._transports.checkin(profile.base_url, transport)
+        except BaseException:
+            await self._close(profile, transport, response, lines)
+            raise
+        return OpenStream(response, transport, lines, first, profile)
 
     async def finish(self, opened: OpenStream) -> None:
-        """Close an opened stream and give its transport back (the lease is the caller's)."""
-        try:
-            await opened.lines.aclose()
-            await opened.response.aclose()
-        finally:
-            self._transports.checkin(opened.profile.base_url, opened.transport)
+        """Close an opened stream and give its transport back."""
+        await self._close(opened.profile, opened.transport, opened.response, opened.lines)
 
     async def next_chunk(self, lines: SseReader, deadline: float) -> dict[str, Any] | None:
         """The next ``data:`` chunk of an SSE stream; ``None`` after ``[DONE]``.
@@ -215,6 +198,21 @@ class AttemptRunner:
 
     # -- the request and the body ---------------------------------------------------------------
 
+    async def _close(
+        self,
+        profile: Profile,
+        transport: httpx.AsyncBaseTransport,
+        response: httpx.Response | None,
+        lines: SseReader | None = None,
+    ) -> None:
+        try:
+            if lines is not None:
+                await lines.aclose()
+            if response is not None:
+                await response.aclose()
+        finally:
+            self._transports.checkin(profile.base_url, transport)
+
     async def _send(
         self,
         transport: httpx.AsyncBaseTransport,
@@ -222,13 +220,14 @@ class AttemptRunner:
         payload: bytes,
         deadline: float,
     ) -> httpx.Response:
+        """The response to one request, headers read; a status other than 2xx is a failure."""
         request = httpx.Request(
             "POST", self._url(profile), content=payload, headers=self._header(profile)
         )
         wait, kind = self._bounded(self.first_byte_timeout, deadline)
         try:
             async with asyncio.timeout(wait):
-                return await transport.handle_async_request(request)
+                response = await transport.handle_async_request(request)
         except TimeoutError:
             raise AttemptFailed(
                 kind, f"no response headers within {wait:.2f}s ({_phase(kind, 'first-byte')})"
@@ -237,6 +236,12 @@ class AttemptRunner:
             raise AttemptFailed(
                 "transport", f"connection failed: {_exc_text(exc)}", retryable=True
             ) from None
+        if response.status_code >= 300:
+            try:
+                raise await self._status_failure(response, deadline)
+            finally:
+                await response.aclose()
+        return response
 
     async def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         parts: list[bytes] = []

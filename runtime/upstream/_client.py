@@ -1,5 +1,5 @@
-"""The upstream client: OpenAI-compatible chat completions with retries, deadlines, caps,
-fallback chains and a circuit breaker. Every attempt is reported as a ``ModelCalled`` payload.
+"""The upstream client's policy: the profile chain, retries, fallbacks, caps, breaker and
+deadline. Every attempt is reported as a ``ModelCalled`` payload.
 
 A call walks its profile chain in order. On each profile it retries 408/409/429/5xx and
 connection failures (honouring ``Retry-After``, capped); any other failure, a timeout, a
@@ -12,52 +12,33 @@ Events per call, in order (``attempt`` counts HTTP requests; markers carry the n
 profile), ``fallback`` (a marker on the next profile, ``fallback_from`` set, ``error`` says why
 and whether it is weaker), ``circuit_open`` (profile skipped), ``ok`` (served, with tokens).
 
-This module is the policy: the chain, retries, fallbacks, caps, breaker and deadline. One
-attempt's wire work (request, timeouts, body and SSE reading) is ``_attempt``; a call's
-bookkeeping and the events it reports are ``_call``.
+One attempt's wire work (request, timeouts, body and SSE reading) is ``_attempt``; a call's
+bookkeeping, its events and its final error are ``_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import httpx
 
 from runtime.registry import Profile
 from runtime.settings import Settings
-from runtime.upstream._attempt import AttemptFailed, AttemptMode, AttemptRunner, OpenStream
+from runtime.upstream._attempt import AttemptFailed, AttemptRunner
 from runtime.upstream._breaker import CircuitBreaker
-from runtime.upstream._call import CallLog, EventSink
-from runtime.upstream._completions import ChatResult, request_payload, usage_of
+from runtime.upstream._call import Attempt, CallLog, EventSink, UpstreamError, describe
+from runtime.upstream._completions import ChatResult, Usage, request_payload, usage_of
 from runtime.upstream._limits import ConcurrencyLimits, QueueTimeout
 
 __all__ = ["UpstreamClient", "UpstreamError"]
 
-
-class UpstreamError(Exception):
-    """The call failed for good; ``reason`` is the machine reason, ``str(e)`` the sentence.
-
-    Reasons: ``all_profiles_failed``, ``deadline_exceeded``, ``queue_timeout``,
-    ``circuit_open``, ``stream_cut``, ``empty_chain``.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        status_code: int | None = None,
-        profile: str | None = None,
-        failures: list[tuple[str, str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status_code = status_code
-        self.profile = profile
-        self.failures = failures or []
+Answer = TypeVar("Answer")
+# One request to a profile: (profile, payload, the call's deadline) -> its answer.
+Send = Callable[[Profile, bytes, float], Awaitable[Answer]]
 
 
 class UpstreamClient:
@@ -113,23 +94,23 @@ class UpstreamClient:
             threshold=breaker_threshold, cooldown_seconds=breaker_cooldown_seconds, clock=clock
         )
         # The caps above bound requests in flight, so the pool needs no limit of its own.
-        self._attempts = AttemptRunner(
+        self._wire = AttemptRunner(
             transport=transport, first_byte_timeout=first_byte_timeout, idle_timeout=idle_timeout
         )
 
     @property
     def first_byte_timeout(self) -> float:
         """Seconds an attempt waits for response headers."""
-        return self._attempts.first_byte_timeout
+        return self._wire.first_byte_timeout
 
     @property
     def idle_timeout(self) -> float:
         """Seconds an attempt waits between body chunks or stream reads."""
-        return self._attempts.idle_timeout
+        return self._wire.idle_timeout
 
     async def aclose(self) -> None:
         """Close the idle connections."""
-        await self._attempts.aclose()
+        await self._wire.aclose()
 
     async def __aenter__(self) -> UpstreamClient:
         return self
@@ -153,11 +134,15 @@ class UpstreamClient:
         assembled here, so the idle deadline guards long generations and a cut stream still
         falls back (nothing has reached the caller yet).
         """
-        mode: Literal["json", "collect"] = "collect" if self.settings.UPSTREAM_STREAM else "json"
-        state = self._new_state(call_index, on_event)
-        return await self._run(chain, body, state, mode)
+        call = self._new_call(call_index, on_event)
+        streamed = self.settings.UPSTREAM_STREAM
+        send = self._wire.collect if streamed else self._wire.answer
+        async with self._first_answer(chain, body, call, send, stream=streamed) as first:
+            attempt, result = first
+        call.emit(attempt, "ok", usage=result.usage)
+        return result
 
-    async def stream(
+    async def open_stream(
         self,
         chain: list[Profile],
         body: dict[str, Any],
@@ -168,241 +153,165 @@ class UpstreamClient:
         """Parsed ``chat.completion.chunk`` dicts along ``chain``.
 
         Falls back to the next profile only before the first chunk; a stream cut after that
-        raises :class:`UpstreamError` with reason ``stream_cut``.
+        raises :class:`UpstreamError` with reason ``stream_cut``. The slot and the circuit
+        are held until the stream ends or the caller stops reading.
         """
-        state = self._new_state(call_index, on_event)
-        opened: OpenStream = await self._run(chain, body, state, "open")
-        chunks = 1
-        usage = usage_of(opened.first)
-        outcome: str | None = None
-        next_chunk = self._attempts.next_chunk
+        call = self._new_call(call_index, on_event)
+        attempt: Attempt | None = None
+        chunks, usage = 0, Usage()
         try:
-            yield opened.first
-            while True:
-                chunk = await next_chunk(opened.lines, opened.deadline)
-                if chunk is None:
-                    break
-                chunks += 1
-                if chunk.get("usage"):
-                    usage = usage_of(chunk)
-                yield chunk
-            outcome = "ok"
-        except AttemptFailed as failure:
-            outcome = "error"
-            self.breaker.record_failure(opened.profile.name)
-            message = f"{_describe(opened.profile)} stream cut after {chunks} chunk(s): {failure}"
-            state.emit(
-                opened.profile,
-                "error",
-                attempt=opened.attempt,
-                error=message,
-                started=opened.started,
-                fallback_from=opened.fallback_from,
-            )
+            opening = self._first_answer(chain, body, call, self._wire.open, stream=True)
+            async with opening as first:
+                attempt, opened = first
+                try:
+                    chunk: dict[str, Any] | None = opened.first
+                    while chunk is not None:
+                        chunks += 1
+                        if chunk.get("usage"):
+                            usage = usage_of(chunk)
+                        yield chunk
+                        chunk = await self._wire.next_chunk(opened.lines, call.deadline)
+                finally:
+                    await self._wire.finish(opened)
+        except AttemptFailed as failure:  # after the first chunk: earlier ones fell back
+            message = f"{describe(attempt.profile)} stream cut after {chunks} chunk(s): {failure}"
+            call.emit(attempt, "error", error=message)
             reason = "deadline_exceeded" if failure.kind == "deadline" else "stream_cut"
-            raise UpstreamError(reason, message, profile=opened.profile.name) from None
-        finally:
-            try:
-                await self._attempts.finish(opened)
-            finally:
-                if opened.lease is not None:
-                    opened.lease.release()
-            if outcome == "ok":
-                self.breaker.record_success(opened.profile.name)
-                state.emit(
-                    opened.profile,
-                    "ok",
-                    attempt=opened.attempt,
-                    started=opened.started,
-                    usage=usage,
-                    fallback_from=opened.fallback_from,
-                )
-            elif outcome is None:
-                # The caller stopped reading: not the model's fault, so no breaker verdict.
-                self.breaker.release(opened.profile.name)
-                state.emit(
-                    opened.profile,
-                    "ok",
-                    attempt=opened.attempt,
-                    error=f"stream closed by the caller after {chunks} chunk(s)",
-                    started=opened.started,
-                    usage=usage,
-                    fallback_from=opened.fallback_from,
-                )
+            raise UpstreamError(reason, message, profile=attempt.profile.name) from None
+        except BaseException:
+            if attempt is not None:  # the caller stopped reading: not the model's fault
+                closed = f"stream closed by the caller after {chunks} chunk(s)"
+                call.emit(attempt, "ok", error=closed, usage=usage)
+            raise
+        call.emit(attempt, "ok", usage=usage)
 
-    # -- the call loop ----------------------------------------------------------------------
+    # -- the call ---------------------------------------------------------------------------
 
-    def _new_state(self, call_index: int, on_event: EventSink | None) -> CallLog:
-        deadline = asyncio.get_running_loop().time() + self.settings.REQUEST_DEADLINE_SECONDS
-        return CallLog(call_index=call_index, on_event=on_event, deadline=deadline)
+    def _new_call(self, call_index: int, on_event: EventSink | None) -> CallLog:
+        budget = self.settings.REQUEST_DEADLINE_SECONDS
+        deadline = asyncio.get_running_loop().time() + budget
+        return CallLog(call_index, on_event, deadline, budget)
 
-    async def _run(
+    @asynccontextmanager
+    async def _first_answer(
         self,
         chain: list[Profile],
         body: dict[str, Any],
-        state: CallLog,
-        mode: AttemptMode,
-    ) -> Any:
-        if not chain:
-            raise UpstreamError("empty_chain", "no upstream profile to call (empty chain)")
-        loop = asyncio.get_running_loop()
-        previous: Profile | None = None
-        for profile in chain:
-            fallback_from = previous.name if previous is not None else None
-            if previous is not None:
-                state.emit_fallback(previous, profile)
-            previous = profile
-            if not self.breaker.allow(profile.name):
-                message = (
-                    f"{_describe(profile)} skipped: its circuit is open after repeated failures "
-                    f"(retry in {self.breaker.retry_in(profile.name):.0f}s)"
-                )
-                state.give_up(
-                    profile,
-                    "circuit_open",
-                    "circuit_open",
-                    message,
-                    attempt=state.attempt + 1,
-                    fallback_from=fallback_from,
-                )
-                continue
-            payload = request_payload(profile, body, stream=mode != "json")
+        call: CallLog,
+        send: Send[Answer],
+        *,
+        stream: bool,
+    ) -> AsyncIterator[tuple[Attempt, Answer]]:
+        """Walk ``chain`` to the first attempt that answers, and hold that attempt's slot and
+        circuit while the caller's block uses the answer. Failures before the answer are
+        retried or fall back; a failure inside the block is the caller's to handle."""
+        for profile, fallback_from in call.profiles(chain):
+            payload = request_payload(profile, body, stream=stream)
             for try_no in range(1, self.max_attempts_per_profile + 1):
-                remaining = state.deadline - loop.time()
-                if remaining <= 0:
-                    self.breaker.release(profile.name)
-                    raise self._deadline_error(state, profile)
+                attempt = call.next_attempt(profile, fallback_from)
+                answered = False
                 try:
-                    lease = await self.limits.acquire(
-                        profile.upstream_model,
-                        profile.name,
-                        timeout=min(self.queue_timeout, remaining),
-                    )
+                    async with _Hold(self, profile, call):
+                        call.start(attempt)
+                        answer = await send(profile, payload, call.deadline)
+                        answered = True
+                        yield attempt, answer
+                    return
+                except CircuitOpen as exc:
+                    message = f"{describe(profile)} skipped: {exc}"
+                    call.give_up(attempt, "circuit_open", "circuit_open", message)
+                    break
                 except QueueTimeout as exc:
-                    self.breaker.release(profile.name)
-                    if loop.time() >= state.deadline:
-                        raise self._deadline_error(state, profile) from None
-                    message = f"{_describe(profile)} not called: {exc}"
-                    state.give_up(
-                        profile,
-                        "error",
-                        "queue_timeout",
-                        message,
-                        attempt=state.attempt + 1,
-                        fallback_from=fallback_from,
-                    )
+                    if asyncio.get_running_loop().time() >= call.deadline:
+                        raise call.deadline_error(profile) from None
+                    message = f"{describe(profile)} not called: {exc}"
+                    call.give_up(attempt, "error", "queue_timeout", message)
                     break
-                state.attempt += 1
-                started = loop.time()
-                try:
-                    result = await self._attempts.run(profile, payload, mode, state.deadline)
                 except AttemptFailed as failure:
-                    lease.release()
-                    state.last_status = failure.status_code
-                    message = f"{_describe(profile)}: {failure}"
-                    if failure.kind == "deadline":
-                        self.breaker.release(profile.name)
-                        state.give_up(
-                            profile,
-                            "error",
-                            None,
-                            message,
-                            status_code=failure.status_code,
-                            started=started,
-                            fallback_from=fallback_from,
-                        )
-                        raise self._deadline_error(state, profile) from None
-                    self.breaker.record_failure(profile.name)
-                    wait = self._retry_wait(failure, try_no)
-                    if (
-                        failure.retryable
-                        and try_no < self.max_attempts_per_profile
-                        and self.breaker.state(profile.name) == "closed"
-                        and loop.time() + wait < state.deadline
-                    ):
-                        state.emit(
-                            profile,
-                            "retry",
-                            status_code=failure.status_code,
-                            error=f"{message}; retrying in {wait:.2f}s",
-                            started=started,
-                            fallback_from=fallback_from,
-                        )
-                        if wait > 0:
-                            await asyncio.sleep(wait)
-                        continue
-                    state.give_up(
-                        profile,
-                        "error",
-                        failure.kind,
-                        message,
-                        status_code=failure.status_code,
-                        started=started,
-                        fallback_from=fallback_from,
-                    )
-                    break
-                except BaseException:
-                    lease.release()
-                    self.breaker.release(profile.name)
-                    raise
-                if mode == "open":
-                    opened: OpenStream = result
-                    opened.lease = lease
-                    opened.attempt = state.attempt
-                    opened.fallback_from = fallback_from
-                    opened.started = started
-                    return opened
-                lease.release()
-                self.breaker.record_success(profile.name)
-                chat: ChatResult = result
-                state.emit(
-                    profile,
-                    "ok",
-                    usage=chat.usage,
-                    started=started,
-                    fallback_from=fallback_from,
-                )
-                return chat
-        raise self._exhausted_error(state, chain)
+                    if answered:
+                        raise
+                    if not await self._may_retry(attempt, failure, try_no, call):
+                        break
+        raise call.exhausted_error(chain)
+
+    async def _may_retry(
+        self, attempt: Attempt, failure: AttemptFailed, try_no: int, call: CallLog
+    ) -> bool:
+        """Whether to send ``attempt``'s request again (after waiting); if not, its profile is
+        given up. A failure the deadline cut short ends the call."""
+        profile = attempt.profile
+        call.last_status = failure.status_code
+        message = f"{describe(profile)}: {failure}"
+        if failure.kind == "deadline":
+            call.give_up(attempt, "error", None, message, failure.status_code)
+            raise call.deadline_error(profile) from None
+        wait = self._retry_wait(failure, try_no)
+        if (
+            failure.retryable
+            and try_no < self.max_attempts_per_profile
+            and self.breaker.state(profile.name) == "closed"
+            and asyncio.get_running_loop().time() + wait < call.deadline
+        ):
+            error = f"{message}; retrying in {wait:.2f}s"
+            call.emit(attempt, "retry", status_code=failure.status_code, error=error)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return True
+        call.give_up(attempt, "error", failure.kind, message, failure.status_code)
+        return False
 
     def _retry_wait(self, failure: AttemptFailed, try_no: int) -> float:
         if failure.retry_after is not None:
             return min(max(0.0, failure.retry_after), self.max_retry_after)
         return min(self.backoff_base * (2 ** (try_no - 1)), self.max_retry_after)
 
-    def _deadline_error(self, state: CallLog, profile: Profile) -> UpstreamError:
-        budget = self.settings.REQUEST_DEADLINE_SECONDS
-        last = f"; last error: {state.failures[-1][1]}" if state.failures else ""
-        return UpstreamError(
-            "deadline_exceeded",
-            f"the upstream call ran out of its {budget:g}s deadline while on "
-            f"{_describe(profile)}{last}",
-            status_code=state.last_status,
-            profile=profile.name,
-            failures=state.failures,
-        )
 
-    def _exhausted_error(self, state: CallLog, chain: list[Profile]) -> UpstreamError:
-        kinds = set(state.kinds)
-        if kinds == {"circuit_open"}:
-            reason = "circuit_open"
-        elif kinds == {"queue_timeout"}:
-            reason = "queue_timeout"
+class CircuitOpen(Exception):
+    """The profile's circuit is open, so the attempt is not sent."""
+
+
+class _Hold:
+    """A concurrency slot and a profile's circuit, held for one attempt (``async with``).
+
+    Entering takes both or raises :class:`CircuitOpen`, :class:`QueueTimeout`, or the
+    deadline error when the call has no time left. Leaving, however it happens, gives the
+    slot back and the breaker its verdict: a success, a failure (an :class:`AttemptFailed`
+    other than the deadline's), or none when the deadline, a cancellation or the caller cut
+    the attempt short. A class rather than a generator: it is entered on every attempt.
+    """
+
+    __slots__ = ("_call", "_client", "_lease", "_profile")
+
+    def __init__(self, client: UpstreamClient, profile: Profile, call: CallLog) -> None:
+        self._client = client
+        self._profile = profile
+        self._call = call
+
+    async def __aenter__(self) -> None:
+        breaker, name = self._client.breaker, self._profile.name
+        if not breaker.allow(name):
+            retry_in = breaker.retry_in(name)
+            raise CircuitOpen(
+                f"its circuit is open after repeated failures (retry in {retry_in:.0f}s)"
+            )
+        try:
+            remaining = self._call.deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise self._call.deadline_error(self._profile)
+            timeout = min(self._client.queue_timeout, remaining)
+            self._lease = await self._client.limits.acquire(
+                self._profile.upstream_model, name, timeout=timeout
+            )
+        except BaseException:
+            breaker.release(name)
+            raise
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        breaker, name = self._client.breaker, self._profile.name
+        self._lease.release()
+        if exc is None:
+            breaker.record_success(name)
+        elif isinstance(exc, AttemptFailed) and exc.kind != "deadline":
+            breaker.record_failure(name)
         else:
-            reason = "all_profiles_failed"
-        names = ", ".join(p.name for p in chain)
-        detail = "; ".join(message for _, message in state.failures)
-        return UpstreamError(
-            reason,
-            f"every upstream profile failed ({names}): {detail}",
-            status_code=state.last_status,
-            profile=chain[-1].name,
-            failures=state.failures,
-        )
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _describe(profile: Profile) -> str:
-    return f"{profile.name} ({profile.upstream_model})"
+            breaker.release(name)

@@ -138,7 +138,8 @@ async def test_stream_yields_chunks_and_reports_tokens(
     scripted_upstream.set_script({"*": [{"content": "x" * 40}]})
     events: list[ModelCalled] = []
     chunks = [
-        c async for c in client.stream(chain_of(scripted_upstream), BODY, on_event=events.append)
+        c
+        async for c in client.open_stream(chain_of(scripted_upstream), BODY, on_event=events.append)
     ]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == "x" * 40
@@ -340,7 +341,7 @@ async def test_idle_timeout_after_first_chunk_cuts_the_stream(
     received = []
     async with UpstreamClient(settings(), idle_timeout=0.2) as quick:
         with pytest.raises(UpstreamError) as info:
-            async for chunk in quick.stream(chain_of(scripted_upstream), BODY):
+            async for chunk in quick.open_stream(chain_of(scripted_upstream), BODY):
                 received.append(chunk)
     assert info.value.reason == "stream_cut"
     assert len(received) == 1
@@ -371,7 +372,7 @@ async def test_stream_cut_before_first_chunk_falls_back(
     scripted_upstream.set_script(
         {"kimi-k2.6": [{"content": "abc", "cut_stream_after": 0}], "flash-v4": [{"content": "ok"}]}
     )
-    chunks = [c async for c in client.stream(chain_of(scripted_upstream), BODY)]
+    chunks = [c async for c in client.open_stream(chain_of(scripted_upstream), BODY)]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "ok"
 
 
@@ -387,12 +388,42 @@ async def test_stream_cut_midway_raises_stream_cut(
     events: list[ModelCalled] = []
     received = []
     with pytest.raises(UpstreamError) as info:
-        async for chunk in client.stream(chain_of(scripted_upstream), BODY, on_event=events.append):
+        async for chunk in client.open_stream(
+            chain_of(scripted_upstream), BODY, on_event=events.append
+        ):
             received.append(chunk)
     assert info.value.reason == "stream_cut"
     assert len(received) == 3
     assert scripted_upstream.chat_requests("flash-v4") == []
     assert outcomes(events) == [("kimi", "error")]
+
+
+async def test_a_stream_cut_midway_counts_against_its_circuit(
+    scripted_upstream: ScriptedUpstream,
+) -> None:
+    scripted_upstream.set_script({"kimi-k2.6": [{"content": "x" * 100, "cut_stream_after": 3}]})
+    async with UpstreamClient(settings(), breaker_threshold=1) as fragile:
+        with pytest.raises(UpstreamError):
+            async for _ in fragile.open_stream(chain_of(scripted_upstream)[:1], BODY):
+                pass
+        assert fragile.breaker.state("kimi") == "open"
+
+
+async def test_a_stream_holds_its_slot_until_the_caller_stops_reading(
+    scripted_upstream: ScriptedUpstream,
+) -> None:
+    scripted_upstream.set_script({"*": [{"content": "x" * 100}]})
+    events: list[ModelCalled] = []
+    capped = settings(MODEL_CONCURRENCY_JSON={"kimi-k2.6": 1})
+    async with UpstreamClient(capped, breaker_threshold=1) as client:
+        chunks = client.open_stream(chain_of(scripted_upstream), BODY, on_event=events.append)
+        await anext(chunks)
+        assert client.limits.in_flight["kimi-k2.6"] == 1
+        await chunks.aclose()
+        assert client.limits.in_flight["kimi-k2.6"] == 0
+        assert client.breaker.state("kimi") == "closed"
+    assert outcomes(events) == [("kimi", "ok")]
+    assert events[0].error == "stream closed by the caller after 1 chunk(s)"
 
 
 async def test_stream_cut_midway_falls_back_when_collecting(
@@ -415,7 +446,7 @@ async def test_garbage_sse_line_falls_back(
     scripted_upstream.set_script(
         {"kimi-k2.6": [{"garbage": "not json"}], "flash-v4": [{"content": "ok"}]}
     )
-    chunks = [c async for c in client.stream(chain_of(scripted_upstream), BODY)]
+    chunks = [c async for c in client.open_stream(chain_of(scripted_upstream), BODY)]
     assert chunks[0]["model"] == "flash-v4"
 
 
