@@ -18,6 +18,7 @@ from typing import Any
 from runtime.mission import (
     BUDGET_FIELDS,
     MODE_OF_TIER,
+    REPORT_SCHEMA,
     TIER_BUDGETS,
     MissionContractError,
     mission_json_schema,
@@ -55,7 +56,7 @@ FIELD_NOTES: dict[str, str] = {
     "allowed scope.",
     "allowed_tool_classes": "Tool classes the worker may use: read, search, list, git.",
     "stop_conditions": "When the worker should stop and report.",
-    "report_schema": 'Always "managed_investigation_report.v1".',
+    "report_schema": f'Always "{REPORT_SCHEMA}".',
     "required_outputs": "What the report must contain.",
     "verification": "A5/A6 only: argv commands (lists, no shell) the runtime runs in the "
     "worktree to verify the patch, and their timeout.",

@@ -21,10 +21,12 @@ class Payload(BaseModel):
 
 
 class Clamp(Payload):
+    """One budget the runtime lowered (or filled) to fit the tier."""
+
     field: str
     requested: int | None
     applied: int
-    reason: str
+    reason: Literal["tier_cap", "tier_default"]
 
 
 class Route(Payload):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from runtime.events import Clamp
 
 SCHEMA_VERSION = "oss_agent_mission.v1"
 
@@ -113,7 +115,8 @@ MODES_OF_TIER: dict[Tier, tuple[Mode, ...]] = {
 TIER_ORDER: dict[Tier, int] = {tier: index for index, tier in enumerate(Tier)}
 WRITE_TIERS = frozenset({Tier.A5, Tier.A6})
 PATCH_TIERS = frozenset({Tier.A4, Tier.A5, Tier.A6})
-REPORT_SCHEMAS = ("managed_investigation_report.v1",)
+ReportSchema = Literal["managed_investigation_report.v1"]
+REPORT_SCHEMA: str = get_args(ReportSchema)[0]  # the one spelling of the report's schema id
 
 BUDGET_FIELDS = (
     "tool_budget",
@@ -317,10 +320,7 @@ class MissionV1(_Strict):
         + "; ".join(f"{c.value}: {STOP_MEANINGS[c]}" for c in StopCondition)
         + ".",
     )
-    report_schema: Literal["managed_investigation_report.v1"] = Field(
-        "managed_investigation_report.v1",
-        description='Always "managed_investigation_report.v1".',
-    )
+    report_schema: ReportSchema = Field(REPORT_SCHEMA, description=f'Always "{REPORT_SCHEMA}".')
     required_outputs: list[RequiredOutput] = Field(
         default_factory=lambda: [RequiredOutput.FINDINGS],
         description="Report fields a COMPLETE must state (an explicit [] or null counts as "
@@ -446,15 +446,6 @@ class MissionV1(_Strict):
         return self.tier in WRITE_TIERS
 
 
-class Clamp(_Strict):
-    """One budget the runtime lowered (or filled) to fit the tier."""
-
-    field: str
-    requested: int | None
-    applied: int
-    reason: Literal["tier_cap", "tier_default"]
-
-
 class CompiledMission(_Strict):
     """A mission with every budget resolved to a number, and what was changed to get there."""
 
@@ -551,7 +542,7 @@ def template(tier: Tier, objective: str, mission_id: str, **fields: Any) -> dict
         "critical_path_read_allowed": False,
         "allowed_tool_classes": [c.value for c in ToolClass],
         "stop_conditions": [StopCondition.ANSWER_FOUND.value, StopCondition.BUDGET_EXHAUSTED.value],
-        "report_schema": REPORT_SCHEMAS[0],
+        "report_schema": REPORT_SCHEMA,
         "required_outputs": [RequiredOutput.FINDINGS.value],
     }
     for name, limits in TIER_BUDGETS[tier].items():

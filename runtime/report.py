@@ -19,6 +19,7 @@ from runtime.closure import Status
 from runtime.evidence import EvidenceIndex
 from runtime.grounding import finding_problem
 from runtime.mission import (
+    REPORT_SCHEMA,
     MissionV1,
     Mode,
     RequiredOutput,
@@ -28,8 +29,6 @@ from runtime.mission import (
 )
 from runtime.model_keys import canonical_keys
 from runtime.obligations import answer_graph, unanswered
-
-REPORT_SCHEMA = "managed_investigation_report.v1"
 
 
 class Confidence(StrEnum):
