@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -164,21 +165,12 @@ class AttemptRunner:
         while not pending:
             if lines.ended:
                 raise AttemptFailed("cut", "the stream ended without data: [DONE]")
-            wait, kind = self._bounded(self.idle_timeout, deadline)
-            try:
-                async with asyncio.timeout(wait):
-                    data = await anext(lines.reads)
-            except StopAsyncIteration:
+            read = await self._next_read(lines.reads, deadline, "stream", cut_retryable=False)
+            if read is None:
                 lines.ended = True
                 pending.extend(lines.lines.close())
-                continue
-            except TimeoutError:
-                raise AttemptFailed(
-                    kind, f"the stream stalled for {wait:.2f}s ({_phase(kind, 'idle')})"
-                ) from None
-            except httpx.HTTPError as exc:
-                raise AttemptFailed("cut", f"the stream was cut: {_exc_text(exc)}") from None
-            pending.extend(lines.lines.feed(data))
+            else:
+                pending.extend(lines.lines.feed(read))
         data = pending.popleft()
         if data == b"[DONE]":
             return None
@@ -245,22 +237,31 @@ class AttemptRunner:
 
     async def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         parts: list[bytes] = []
-        chunks = response.aiter_bytes()
-        while True:
-            wait, kind = self._bounded(self.idle_timeout, deadline)
-            try:
-                async with asyncio.timeout(wait):
-                    parts.append(await anext(chunks))
-            except StopAsyncIteration:
-                return b"".join(parts)
-            except TimeoutError:
-                raise AttemptFailed(
-                    kind, f"the body stalled for {wait:.2f}s ({_phase(kind, 'idle')})"
-                ) from None
-            except httpx.HTTPError as exc:
-                raise AttemptFailed(
-                    "cut", f"the body was cut: {_exc_text(exc)}", retryable=True
-                ) from None
+        reads = response.aiter_bytes()
+        while (
+            part := await self._next_read(reads, deadline, "body", cut_retryable=True)
+        ) is not None:
+            parts.append(part)
+        return b"".join(parts)
+
+    async def _next_read(
+        self, reads: AsyncIterator[bytes], deadline: float, what: str, *, cut_retryable: bool
+    ) -> bytes | None:
+        """The next network read of a body or a stream (``what``); ``None`` at its end."""
+        wait, kind = self._bounded(self.idle_timeout, deadline)
+        try:
+            async with asyncio.timeout(wait):
+                return await anext(reads)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise AttemptFailed(
+                kind, f"the {what} stalled for {wait:.2f}s ({_phase(kind, 'idle')})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise AttemptFailed(
+                "cut", f"the {what} was cut: {_exc_text(exc)}", retryable=cut_retryable
+            ) from None
 
     async def _status_failure(self, response: httpx.Response, deadline: float) -> AttemptFailed:
         status = response.status_code

@@ -37,8 +37,6 @@ from runtime.upstream._limits import ConcurrencyLimits, QueueTimeout
 __all__ = ["UpstreamClient", "UpstreamError"]
 
 Answer = TypeVar("Answer")
-# One request to a profile: (profile, payload, the call's deadline) -> its answer.
-Send = Callable[[Profile, bytes, float], Awaitable[Answer]]
 
 
 class UpstreamClient:
@@ -198,7 +196,7 @@ class UpstreamClient:
         chain: list[Profile],
         body: dict[str, Any],
         call: CallLog,
-        send: Send[Answer],
+        send: Callable[[Profile, bytes, float], Awaitable[Answer]],
         *,
         stream: bool,
     ) -> AsyncIterator[tuple[Attempt, Answer]]:

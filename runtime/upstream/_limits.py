@@ -18,9 +18,6 @@ class QueueTimeout(Exception):
 
     def __init__(self, scope: str, cap: int, waited: float) -> None:
         super().__init__(f"waited {waited:.2f}s for a free {scope} slot (cap {cap})")
-        self.scope = scope
-        self.cap = cap
-        self.waited = waited
 
 
 class Lease:
