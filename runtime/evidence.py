@@ -57,16 +57,9 @@ class EvidenceIndex:
                     index.blocked_paths.add(posixpath.normpath(path))
         return index
 
-    def resolves(self, ref: str) -> tuple[bool, str | None]:
-        """Whether ``ref`` points at something recorded; the path it names, if any."""
-        ok, path, _ = self._lookup(ref)
-        return ok, path
-
-    def cited_texts(self, ref: str) -> list[str]:
-        """The text ``ref`` points at, as the model was shown it (line numbers removed)."""
-        return self._lookup(ref)[2]
-
-    def _lookup(self, ref: str) -> tuple[bool, str | None, list[str]]:
+    def lookup(self, ref: str) -> tuple[bool, str | None, list[str]]:
+        """Whether ``ref`` points at something recorded, the path it names (if any), and the
+        text it points at as the model was shown it (line numbers removed)."""
         if match := EVENT_REF.match(ref):
             seen = self.observations.get(int(match["seq"]))
             return seen is not None, None, [cited_lines(seen.text)] if seen else []

@@ -177,9 +177,9 @@ class Journal:
             texts.extend(text for text in lines if text is not None)
             return [(CommentaryEmitted(text=text), "runtime") for text in texts]
 
+        # The run's owner is its only writer (runner.open_run), so the fold sees every event;
+        # were one ever missed, the fold refuses the gap (ReduceError) rather than guess.
         events = self.log.append_all([(payload, source)], then=commentary, sync=sync)
-        if events[0].seq != len(self.events) + 1:  # another writer appended (the bridge stopping)
-            self._catch_up(events[0].seq - 1)
         for event in events:
             self.events.append(event)
             self.fold.apply(event)
@@ -189,12 +189,6 @@ class Journal:
     def sync(self) -> None:
         """Make every event appended so far durable: before the runtime waits on the world."""
         self.log.sync()
-
-    def _catch_up(self, seq: int) -> None:
-        read = getattr(self.log, "events", None)
-        for event in read()[len(self.events) : seq] if read is not None else ():
-            self.events.append(event)
-            self.fold.apply(event)
 
     def _comment(self, line: str) -> str | None:
         if self.lines_emitted >= self.max_lines:

@@ -247,10 +247,10 @@ def validate_report(
         kept: list[str] = []
         cited: list[str] = []
         for ref in finding.evidence_refs:
-            ok, path = evidence.resolves(ref.strip())
+            ok, path, texts = evidence.lookup(ref.strip())
             if ok:
                 kept.append(ref.strip())
-                cited += evidence.cited_texts(ref.strip())
+                cited += texts
                 continue
             unresolved.append(ref)
             if path is not None and path in evidence.denied_paths:
