@@ -221,7 +221,6 @@ class MissionLoop:
             allowed.add("propose_patch")
         self.allowed_types = frozenset(allowed)
         self.messages: list[dict[str, str]] = []
-        self.patch_round = 0
         self.deadline = 0.0
         self.interrupted = False  # set by the runner before it cancels: the bridge is stopping
 
@@ -462,12 +461,10 @@ class MissionLoop:
                 Reason.PATCH_PIPELINE_UNAVAILABLE,
                 "this runtime has no patch pipeline configured",
             )
-        self.patch_round += 1
+        patch_round = self.record.implementation.intent_rounds + 1  # each step logs its intent
         self.journal.sync()
-        decision = await self.patch_step(
-            action=action, round=self.patch_round, journal=self.journal
-        )
-        if decision.repairable and self.patch_round == 1 and not forced:
+        decision = await self.patch_step(action=action, round=patch_round, journal=self.journal)
+        if decision.repairable and patch_round == 1 and not forced:
             self.messages.append(
                 {"role": "user", "content": prompts.patch_repair(decision.reasons)}
             )
