@@ -503,22 +503,22 @@ class MissionLoop:
         return MissionClosed(Closure(status, reason, detail=why, downgrades=[why]), report)
 
     async def _finalize(self, closed: MissionClosed) -> LoopResult:
-        report = self._close(closed)
+        self._close(closed)
         await self._flush()
-        return self.result(report)
+        return self.result()
 
-    def result(self, report: dict[str, Any]) -> LoopResult:
+    def result(self) -> LoopResult:
         """What the run closed with, as the record says."""
         record = self.record
         return LoopResult(
             record.status,
             record.closure_reason or "",
-            report,
+            dict(record.report.report) if record.report is not None else {},
             record.model_calls.input_tokens,
             record.model_calls.output_tokens,
         )
 
-    def _close(self, closed: MissionClosed) -> dict[str, Any]:
+    def _close(self, closed: MissionClosed) -> None:
         """Record the report the runtime stands behind, then close the log."""
         closure = closed.closure
         report = dict(closed.report, closure=closure.for_report())
@@ -540,7 +540,6 @@ class MissionLoop:
             "bridge" if closure.closed_by == "bridge" else "runtime",
             sync=True,
         )
-        return report
 
     async def _flush(self) -> None:
         pending, self.journal.pending = self.journal.pending, []

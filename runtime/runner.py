@@ -121,12 +121,12 @@ async def _close_on_fault(loop: MissionLoop, error: Exception) -> LoopResult:
     logger.error("mission %s: runtime fault", loop.mission.mission_id, exc_info=error)
     why = loop.journal.redactor.redact(f"runtime fault: {type(error).__name__}: {error}").text
     closed = loop._runtime_closure(Status.FAILED, Reason.RUNTIME_CRASHED, why)
-    report = loop._close(closed)
+    loop._close(closed)
     try:  # the commentary sink may be what broke; the closing lines are in the log either way
         await loop._flush()
     except Exception:
         logger.warning("mission %s: closing commentary not delivered", loop.mission.mission_id)
-    return loop.result(report)
+    return loop.result()
 
 
 @contextmanager
@@ -182,8 +182,7 @@ async def _run_loop(loop: MissionLoop) -> LoopResult:
         current = asyncio.current_task()
         if not loop.interrupted or (current is not None and current.cancelling()):
             raise
-        record = loop.record
-        return loop.result(dict(record.report.report) if record.report is not None else {})
+        return loop.result()
     finally:
         _IN_FLIGHT.pop(task, None)
 
