@@ -34,9 +34,9 @@ from runtime.eventlog import (
     first_mission_id,
 )
 from runtime.events import MissionFinalized, MissionInterrupted, ReportValidated
+from runtime.mission import REPORT_SCHEMA
 from runtime.projections import project_log
 from runtime.record import RunRecord, command_line, reduce
-from runtime.report import REPORT_SCHEMA
 
 __all__ = [
     "OWNER_SUFFIX",
