@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from runtime.atomic import atomic_write_text
+from runtime.atomic import atomic_write_text, fsync_dir
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import run_log_path
 
@@ -29,7 +29,10 @@ def write_blob(folder: Path, text: str) -> str:
     digest = tagged_sha256(text)
     path = folder / digest.removeprefix("sha256:")
     if not path.is_file():
+        new_folder = not folder.is_dir()
         atomic_write_text(path, text)
+        if new_folder:  # the folder's own entry in the run's folder must survive a crash too
+            fsync_dir(folder.parent)
     return digest
 
 

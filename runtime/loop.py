@@ -179,11 +179,13 @@ class Journal:
 
         # The run's owner is its only writer (runner.open_run), so the fold sees every event;
         # were one ever missed, the fold refuses the gap (ReduceError) rather than guess.
-        events = self.log.append_all([(payload, source)], then=commentary, sync=sync)
+        events = self.log.append_all([(payload, source)], then=commentary, sync=False)
         for event in events:
             self.events.append(event)
             self.fold.apply(event)
         self.pending += texts
+        if sync:  # after the fold: a failed fsync must not leave the record behind the file
+            self.sync()
         return events[0]
 
     def sync(self) -> None:
@@ -543,7 +545,8 @@ class MissionLoop:
 
     async def _flush(self) -> None:
         pending, self.journal.pending = self.journal.pending, []
-        if self.on_commentary is not None:
+        if self.on_commentary is not None and pending:
+            self.journal.sync()  # a client never sees a line the log could still lose
             for line in pending:
                 await self.on_commentary(line)
 

@@ -8,7 +8,7 @@ fresh fold of the log it wrote.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from runtime.eventlog import MissionEventLog, load_events
-from runtime.events import Route
+from runtime.events import CommentaryEmitted, Route
 from runtime.loop import Journal, LoopResult, MissionLoop
 from runtime.mission import Tier, compile_mission, template
 from runtime.record import reduce
@@ -47,10 +47,15 @@ class WatchedLog(MissionEventLog):
 
 
 def run(
-    project: Path, turns: list[Any], on_sync: Callable[[int], Any] | None = None, **mission: Any
+    project: Path,
+    turns: list[Any],
+    on_sync: Callable[[int], Any] | None = None,
+    on_commentary: Callable[[str], Awaitable[None]] | None = None,
+    log: WatchedLog | None = None,
+    **mission: Any,
 ) -> tuple[LoopResult, MissionLoop]:
     compiled = compile_mission(template(Tier.A3, "Read the limits.", "m-loop", **mission))
-    log = WatchedLog.create(project, "run-1", "m-loop")
+    log = log or WatchedLog.create(project, "run-1", "m-loop")
     log.on_sync = on_sync
     redactor = Redactor()
     loop = MissionLoop(
@@ -61,6 +66,7 @@ def run(
         toolbox=ProjectToolBox(project, compiled.mission, redactor),
         journal=Journal(log, redactor, TraceMode.SUMMARY, 100),
         tool_specs=_allowed_specs(compiled.mission),
+        on_commentary=on_commentary,
     )
     with log:
         result = asyncio.run(loop.run())
@@ -100,6 +106,31 @@ def test_a_turn_is_synced_before_the_model_is_asked_and_the_run_at_closing(proje
     # Each request left with every earlier event on disk; the close synced the last one.
     assert synced[: len(asks)] == [seq - 1 for seq in asks]
     assert synced[-1] == loop.record.event_count and result.status == "COMPLETE"
+
+
+def test_commentary_reaches_the_client_only_once_its_events_are_on_disk(project: Path) -> None:
+    log = WatchedLog.create(project, "run-1", "m-loop")
+    pending_at_delivery: list[bool] = []
+
+    async def deliver(line: str) -> None:
+        pending_at_delivery.append(log._unsynced)
+
+    run(project, [READ, GROUNDED], on_commentary=deliver, log=log)
+    assert len(pending_at_delivery) > 3 and not any(pending_at_delivery)
+
+
+def test_a_failed_fsync_leaves_the_record_in_step_with_the_file(project: Path) -> None:
+    class FailingLog(WatchedLog):
+        def sync(self) -> None:
+            raise OSError(5, "I/O error")
+
+    log = FailingLog.create(project, "run-io", "m-io")
+    journal = Journal(log, Redactor(), TraceMode.SUMMARY, 100)
+    with pytest.raises(OSError):
+        journal.add(CommentaryEmitted(text="durable"), sync=True)
+    assert journal.record.event_count == log.seq == 1  # folded although the fsync failed
+    journal.add(CommentaryEmitted(text="next"))  # the fold accepts the next event
+    assert journal.record.event_count == 2
 
 
 def test_tokens_come_from_the_recorded_model_calls(project: Path) -> None:
