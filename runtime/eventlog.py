@@ -218,13 +218,18 @@ class MissionEventLog:
         return _verified(self.path, data)  # checked with the lock released
 
     def close(self) -> None:
-        """Sync what is pending, then release the file descriptors (appends after this fail)."""
-        if self._fd >= 0:
-            self.sync()
-        for fd in (self._fd, self._lock_fd):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._lock_fd = -1
+        """Sync what is pending, then release the file descriptors (appends after this fail).
+
+        The descriptors are released even when that last fsync fails (the error still rises).
+        """
+        try:
+            if self._fd >= 0:
+                self.sync()
+        finally:
+            for fd in (self._fd, self._lock_fd):
+                if fd >= 0:
+                    os.close(fd)
+            self._fd = self._lock_fd = -1
 
     def __enter__(self) -> MissionEventLog:
         return self

@@ -131,6 +131,9 @@ def test_a_failed_fsync_leaves_the_record_in_step_with_the_file(project: Path) -
     assert journal.record.event_count == log.seq == 1  # folded although the fsync failed
     journal.add(CommentaryEmitted(text="next"))  # the fold accepts the next event
     assert journal.record.event_count == 2
+    with pytest.raises(OSError):
+        log.close()  # the pending fsync fails again; the handle is released all the same
+    assert (log._fd, log._lock_fd) == (-1, -1)
 
 
 def test_tokens_come_from_the_recorded_model_calls(project: Path) -> None:
