@@ -12,29 +12,17 @@ from dataclasses import dataclass, field
 
 from runtime.grounding import cited_lines
 from runtime.policy import BLOCKED_REASON_CODES
-from runtime.record import RunRecord
+from runtime.record import EvidenceEntry, RunRecord
 
 FILE_REF = re.compile(r"^file:(?P<path>[^#\s]+)#L(?P<start>\d+)(?:-L?(?P<end>\d+))?$")
 EVENT_REF = re.compile(r"^event:(?P<seq>\d+)$")
-
-
-@dataclass(frozen=True)
-class ObservedRange:
-    """What one ToolObserved event returned: a file, the lines it showed and their text."""
-
-    seq: int
-    tool_name: str
-    path: str | None
-    start_line: int | None
-    end_line: int | None
-    text: str = ""  # the output as the model was shown it (redacted, capped)
 
 
 @dataclass
 class EvidenceIndex:
     """Everything report validation needs from the log, as its RunRecord holds it."""
 
-    observations: dict[int, ObservedRange] = field(default_factory=dict)
+    observations: dict[int, EvidenceEntry] = field(default_factory=dict)  # by event seq
     denied_paths: set[str] = field(default_factory=set)
     blocked_paths: set[str] = field(default_factory=set)  # denied for scope, not by mistake
     files_read: list[str] = field(default_factory=list)
@@ -43,12 +31,11 @@ class EvidenceIndex:
     @classmethod
     def of(cls, record: RunRecord) -> EvidenceIndex:
         """The evidence ``record`` holds, indexed for validation (a view, not a second fold)."""
-        index = cls(files_read=list(record.files_inspected))
-        for seq, seen in record.evidence.items():
-            index.observations[seq] = ObservedRange(
-                seq, seen.tool_name, seen.path, seen.start_line, seen.end_line, seen.text
-            )
-            index.commands_run.append(seen.command)
+        index = cls(
+            observations=dict(record.evidence),
+            files_read=list(record.files_inspected),
+            commands_run=[seen.command for seen in record.evidence.values()],
+        )
         for denial in record.denials:
             path = denial.arguments.get("path")
             if isinstance(path, str):

@@ -152,7 +152,6 @@ class Journal:
     def __init__(self, log: EventSink, redactor: Redactor, mode: TraceMode, max_lines: int):
         self.log = log
         self.redactor = redactor
-        self.mode = mode
         self.max_lines = max_lines
         self.fold = Fold()
         self.events: list[Event] = []

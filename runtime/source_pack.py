@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.closure import SYNTHESIS_FAILED, Status
-from runtime.evidence import EvidenceIndex, ObservedRange
+from runtime.evidence import EvidenceIndex
 from runtime.mission import MissionV1, Tier
+from runtime.record import EvidenceEntry
 
 SYNTHESIS_STATUS = "SOURCE_PACK_RECOVERY"
 READ_ONLY_TIERS = frozenset({Tier.A2, Tier.A3})
@@ -66,14 +67,14 @@ def source_pack(evidence: EvidenceIndex) -> list[dict[str, Any]]:
     return pack
 
 
-def source_ref(seen: ObservedRange) -> str:
+def source_ref(seen: EvidenceEntry) -> str:
     """A ref the report validator resolves: the file range read, else the event."""
     if seen.tool_name == "read" and seen.path and seen.start_line and seen.end_line:
         return f"file:{seen.path}#L{seen.start_line}-L{seen.end_line}"
     return f"event:{seen.seq}"
 
 
-def excerpt(seen: ObservedRange) -> str:
+def excerpt(seen: EvidenceEntry) -> str:
     """The first lines of what the model was shown, bounded."""
     lines = seen.text.splitlines()
     head = "\n".join(lines[:EXCERPT_LINES])[:EXCERPT_CHARS]

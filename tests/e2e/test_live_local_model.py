@@ -25,7 +25,7 @@ from bridge.demo import DemoOptions, run_demo
 from pytest_opencode_bridge.harness import make_git_project
 from runtime.actions import ActionParseError, parse_action
 from runtime.eventlog import load_events, verify_log
-from runtime.evidence import EvidenceIndex, ObservedRange
+from runtime.evidence import EvidenceIndex
 from runtime.local_model import (
     PID_FILE,
     LocalModelStatus,
@@ -35,6 +35,7 @@ from runtime.local_model import (
 )
 from runtime.mission import is_within
 from runtime.processes import free_port
+from runtime.record import reduce
 from runtime.settings import Settings
 from tests.needs import need_local_model
 
@@ -165,23 +166,12 @@ def test_a_real_mission_is_bounded_valid_in_scope_and_honest(live_model, project
     if any(d["reason_code"] in BLOCKED for d in denials):
         assert report["status"] != "COMPLETE"
     if report["status"] == "COMPLETE":
-        index = EvidenceIndex(
-            observations={
-                e.seq: ObservedRange(
-                    e.seq,
-                    e.payload["tool_name"],
-                    e.payload["path"],
-                    e.payload["start_line"],
-                    e.payload["end_line"],
-                )
-                for e in observed
-            }
-        )
+        index = EvidenceIndex.of(reduce(events))
         assert report["findings"]
         for finding in report["findings"]:
             assert finding["evidence_refs"], finding
             for ref in finding["evidence_refs"]:
-                assert index.resolves(ref)[0], f"{ref} does not resolve"
+                assert index.lookup(ref)[0], f"{ref} does not resolve"
     else:
         assert report["status"] in {"PARTIAL", "ESCALATE", "FAILED"}
         assert report["closure"]["reason"] == closure

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.evidence import EvidenceIndex, ObservedRange
+from runtime.evidence import EvidenceIndex
 from runtime.mission import MissionContractError, Mode, Tier, compile_mission, template
 from runtime.obligations import answer_graph, questions_of, unanswered
+from runtime.record import EvidenceEntry
 
 OBJECTIVE = "Where is the retry limit configured? Which module calls the retry loop?"
 
@@ -19,7 +20,9 @@ def mission(objective: str = OBJECTIVE, **fields):
 
 def evidence(text: str) -> EvidenceIndex:
     index = EvidenceIndex()
-    index.observations[3] = ObservedRange(3, "read", "net.py", 1, 3, text)
+    index.observations[3] = EvidenceEntry(
+        seq=3, call_id=1, tool_name="read", path="net.py", start_line=1, end_line=3, text=text
+    )
     return index
 
 

@@ -1,8 +1,9 @@
 import pytest
 
 from runtime.closure import Status
-from runtime.evidence import EvidenceIndex, ObservedRange
+from runtime.evidence import EvidenceIndex
 from runtime.mission import RiskTier, Tier, compile_mission, template
+from runtime.record import EvidenceEntry
 from runtime.report import (
     ReportFormatError,
     parse_draft,
@@ -32,8 +33,24 @@ def mission(**fields):
 
 def evidence():
     index = EvidenceIndex()
-    index.observations[4] = ObservedRange(4, "read", "src/app.py", 1, 40, APP_SHOWN)
-    index.observations[7] = ObservedRange(7, "grep", None, None, None, GREP_SHOWN)
+    index.observations[4] = EvidenceEntry(
+        seq=4,
+        call_id=1,
+        tool_name="read",
+        path="src/app.py",
+        start_line=1,
+        end_line=40,
+        text=APP_SHOWN,
+    )
+    index.observations[7] = EvidenceEntry(
+        seq=7,
+        call_id=2,
+        tool_name="grep",
+        path=None,
+        start_line=None,
+        end_line=None,
+        text=GREP_SHOWN,
+    )
     index.files_read.append("src/app.py")
     index.commands_run.append("read path=src/app.py")
     index.denied_paths.add(".env")
