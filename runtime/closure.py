@@ -15,8 +15,6 @@ from runtime.patches.status import PatchStatus
 
 
 class Status(StrEnum):
-    """A report's verdict (a patch mission closes with its patch status instead)."""
-
     COMPLETE = "COMPLETE"
     PARTIAL = "PARTIAL"
     ESCALATE = "ESCALATE"

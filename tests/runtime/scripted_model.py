@@ -28,13 +28,9 @@ class ScriptedModel:
     grammar: bool = False
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
-    async def complete(
-        self,
-        body: dict[str, Any],
-        *,
-        call_index: int,
-        on_event: Callable[[ModelCalled], Any] | None = None,
-    ) -> Answer:
+    async def complete(self, body: dict[str, Any], **call: Any) -> Answer:
+        """One turn; ``call`` holds the protocol's ``call_index`` and ``on_event``."""
+        on_event: Callable[[ModelCalled], Any] | None = call.get("on_event")
         self.bodies.append(body)
         if not self.turns:
             raise RuntimeError("the script ran out of turns")
@@ -42,7 +38,7 @@ class ScriptedModel:
         if on_event is not None:
             on_event(
                 ModelCalled(
-                    call_index=call_index,
+                    call_index=call["call_index"],
                     model="scripted",
                     profile="scripted",
                     outcome="ok",
