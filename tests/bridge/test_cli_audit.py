@@ -23,10 +23,10 @@ from runtime.events import (
     ReportValidated,
     RollbackRecorded,
     Route,
-    ToolObserved,
 )
 from runtime.mission import Tier, compile_mission, template
 from runtime.projections import mission_dir, write_projections
+from tests.observations import observed_read
 
 CODEX_OSS = Path(sys.executable).with_name("codex-oss")
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
@@ -37,18 +37,7 @@ def _mission_run(project: Path, run_id: str = "run-1", *, project_it: bool = Tru
     log = MissionEventLog.create(project, run_id, "m-1")
     log.append(MissionAdmitted(mission={"tier": "A3", "objective": "Find it"}, route=ROUTE))
     for index in range(4):
-        log.append(
-            ToolObserved(
-                call_id=index,
-                tool_name="read",
-                arguments={"path": f"f{index}.py"},
-                path=f"f{index}.py",
-                start_line=1,
-                end_line=5,
-                output="x",
-                output_bytes=1,
-            )
-        )
+        log.append(observed_read(f"f{index}.py", "x", call_id=index, end_line=5))
         log.append(CommentaryEmitted(text=f"read f{index}.py"))
     log.append(ReportValidated(status="COMPLETE", report=REPORT))
     log.append(MissionFinalized(status="COMPLETE", closure_reason="answer_found"))

@@ -25,9 +25,10 @@ import pytest
 from bridge.scripted_upstream import ScriptedUpstream
 from pytest_opencode_bridge.harness import handoff_text
 from runtime.eventlog import BROKEN_SUFFIX, MissionEventLog, load_events, verify_log
-from runtime.events import MissionAdmitted, Route, ToolObserved
+from runtime.events import MissionAdmitted, Route
 from runtime.patches.worktree import worktree_path
 from runtime.recovery import own_run, recover_runs
+from tests.observations import observed_read
 from tests.patches.fixture_repo import PYTEST, good_intent, make_fixture_repo
 from tests.patches.test_bridge_crash import (
     AUTH,
@@ -153,18 +154,7 @@ def _open_run(project: Path, run_id: str) -> Path:
     route = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
     with MissionEventLog.create(project, run_id, "m-torn") as log:
         log.append(MissionAdmitted(mission={"tier": "A3", "objective": "x"}, route=route))
-        log.append(
-            ToolObserved(
-                call_id=1,
-                tool_name="read",
-                arguments={"path": "a.py"},
-                path="a.py",
-                start_line=1,
-                end_line=2,
-                output="x",
-                output_bytes=1,
-            )
-        )
+        log.append(observed_read("a.py", "x", end_line=2))
         return log.path
 
 

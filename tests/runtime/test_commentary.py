@@ -3,22 +3,13 @@ import json
 import pytest
 
 from runtime.commentary import describe
-from runtime.events import ModelCalled, ToolCallDenied, ToolObserved, VerificationRan
+from runtime.events import ModelCalled, ToolCallDenied, VerificationRan
 from runtime.settings import TraceMode
+from tests.observations import observed_read
 
 
 def read(path="src/app.py", start=1, end=40, **extra):
-    return ToolObserved(
-        call_id=1,
-        tool_name="read",
-        arguments={"path": path},
-        path=path,
-        start_line=start,
-        end_line=end,
-        output="x = 1",
-        output_bytes=5,
-        **extra,
-    )
+    return observed_read(path, "x = 1", start_line=start, end_line=end, **extra)
 
 
 def test_a_read_names_the_file_and_lines_but_never_the_content():

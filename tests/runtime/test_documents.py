@@ -14,9 +14,9 @@ from runtime.events import (
     Route,
     ToolCallDenied,
     ToolCallRequested,
-    ToolObserved,
 )
 from runtime.record import reduce
+from tests.observations import observed_read
 
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
 MISSION = {"tier": "A3", "objective": "Find retries", "tool_budget": 3, "max_model_calls": 9}
@@ -43,19 +43,7 @@ def _record(tmp_path: Path, mission: dict | None = None):
             )
         )
         log.append(ToolCallRequested(call_id=1, tool_name="read", arguments={"path": "net.py"}))
-        log.append(
-            ToolObserved(
-                call_id=1,
-                tool_name="read",
-                arguments={"path": "net.py"},
-                path="net.py",
-                start_line=1,
-                end_line=9,
-                output="def retry(): ... [REDACTED]",
-                output_bytes=27,
-                redactions=2,
-            )
-        )
+        log.append(observed_read("net.py", "def retry(): ... [REDACTED]", redactions=2))
         log.append(ToolCallRequested(call_id=2, tool_name="read", arguments={"path": ".env"}))
         log.append(
             ToolCallDenied(

@@ -19,7 +19,6 @@ from runtime.events import (
     MissionFinalized,
     ReportValidated,
     Route,
-    ToolObserved,
 )
 from runtime.projections import (
     STAMP_KEY,
@@ -31,6 +30,7 @@ from runtime.projections import (
     render_projections,
     write_projections,
 )
+from tests.observations import observed_read
 
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
 REPORT = {
@@ -43,18 +43,7 @@ REPORT = {
 def _run(tmp_path: Path, *, report: bool = True) -> MissionEventLog:
     log = MissionEventLog.create(tmp_path, "run-1", "m-1")
     log.append(MissionAdmitted(mission={"tier": "A3", "objective": "Find retries"}, route=ROUTE))
-    log.append(
-        ToolObserved(
-            call_id=1,
-            tool_name="read",
-            arguments={"path": "net.py"},
-            path="net.py",
-            start_line=1,
-            end_line=9,
-            output="def retry(): ...",
-            output_bytes=16,
-        )
-    )
+    log.append(observed_read("net.py", "def retry(): ..."))
     log.append(CommentaryEmitted(text="Read net.py"))
     if report:
         log.append(ReportValidated(status="COMPLETE", report=REPORT))

@@ -36,6 +36,7 @@ from runtime.events import (
     VerificationRan,
 )
 from runtime.record import EvidenceEntry, ReduceError, RunRecord, apply, reduce
+from tests.observations import observed_read
 
 ROUTE = Route(alias="mission-a5-kimi", profile="kimi", upstream_model="kimi-k2.6")
 MISSION = {"mission_id": "m-1", "tier": "A5", "mode": "bounded_implementation", "objective": "x"}
@@ -62,16 +63,7 @@ STORY: list[Payload] = [
         turn=1, action={"action_type": "tool_call", "tool_name": "read"}, valid=True
     ),
     ToolCallRequested(call_id=1, tool_name="read", arguments={"path": "a.py"}, reason="look"),
-    ToolObserved(
-        call_id=1,
-        tool_name="read",
-        arguments={"path": "a.py"},
-        path="a.py",
-        start_line=1,
-        end_line=40,
-        output="...",
-        output_bytes=300,
-    ),
+    observed_read("a.py", "...", end_line=40, output_bytes=300),
     CommentaryEmitted(text="Read a.py lines 1-40"),
     ToolCallRequested(call_id=2, tool_name="read", arguments={"path": ".env"}),
     ToolCallDenied(

@@ -14,10 +14,10 @@ from runtime.events import (
     ReportValidated,
     Route,
     ToolCallRequested,
-    ToolObserved,
 )
 from runtime.record import reduce
 from runtime.usage import CHARS_PER_TOKEN, TOKENS_PER_TOOL_TURN, delegation_value, mission_usage
+from tests.observations import observed_read
 
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
 FINDING = {"claim": "retry lives in net.py", "evidence_refs": ["file:net.py#L1-9"]}
@@ -37,18 +37,7 @@ def run_record(tmp_path: Path, *, status: str, output_bytes: int, findings: list
             )
         )
         log.append(ToolCallRequested(call_id=1, tool_name="read", arguments={"path": "net.py"}))
-        log.append(
-            ToolObserved(
-                call_id=1,
-                tool_name="read",
-                arguments={"path": "net.py"},
-                path="net.py",
-                start_line=1,
-                end_line=9,
-                output="x" * 10,
-                output_bytes=output_bytes,
-            )
-        )
+        log.append(observed_read("net.py", "x" * 10, output_bytes=output_bytes))
         report = {"mission_id": "m-1", "status": status, "confidence": "HIGH", "findings": findings}
         log.append(ReportValidated(status=status, report=report))
         log.append(MissionFinalized(status=status, closure_reason="valid_report"))
