@@ -80,7 +80,7 @@ async def run_mission(
             client=RoutedModel(client, resolution.chain),
             toolbox=ProjectToolBox(project_root, mission, redactor),
             journal=journal,
-            tool_specs=_allowed_specs(mission),
+            tool_specs=allowed_specs(mission),
             patch_step=_patch_step(project_root, mission, redactor),
             on_commentary=delivery.callback,
         )
@@ -210,7 +210,8 @@ class RoutedModel:
         )
 
 
-def _allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:
+def allowed_specs(mission: MissionV1) -> dict[str, dict[str, Any]]:
+    """The specs of the tools ``mission``'s tool classes allow: what the model is offered."""
     allowed = set(mission.allowed_tool_classes)
     return {name: spec for name, spec in TOOL_SPECS.items() if TOOL_CLASSES[name] in allowed}
 

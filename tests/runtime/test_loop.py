@@ -21,7 +21,7 @@ from runtime.loop import Journal, LoopResult, MissionLoop
 from runtime.mission import Tier, compile_mission, template
 from runtime.record import reduce
 from runtime.redact import Redactor
-from runtime.runner import _allowed_specs
+from runtime.runner import allowed_specs
 from runtime.settings import TraceMode
 from runtime.tools import ProjectToolBox
 from tests.runtime.scripted_model import TOKENS_IN, TOKENS_OUT, ScriptedModel
@@ -65,7 +65,7 @@ def run(
         client=ScriptedModel(list(turns)),
         toolbox=ProjectToolBox(project, compiled.mission, redactor),
         journal=Journal(log, redactor, TraceMode.SUMMARY, 100),
-        tool_specs=_allowed_specs(compiled.mission),
+        tool_specs=allowed_specs(compiled.mission),
         on_commentary=on_commentary,
     )
     with log:
