@@ -9,9 +9,9 @@ append may carry several events (an event and the commentary it causes, a run's 
 events): they are written with one write. An acknowledged event is in the file, so it survives
 the process being killed; it is on the disk (fsynced) when the append returns, or, for an
 append with ``sync=False``, at the next :meth:`MissionEventLog.sync`, append or close. The
-mission loop groups its commits that way: it syncs before it waits on the model, before a patch
-step and at closing, so a power cut can lose only the read-only work of the current turn, a
-suffix of the log, never a gap in it. A crash mid-append
+mission loop groups its commits that way: it syncs while it waits on the model (a sync may run
+in another thread), before a patch step and at closing, so a power cut can lose only the
+read-only work of the current turn, a suffix of the log, never a gap in it. A crash mid-append
 leaves a last line without its newline; whoever takes the lock next moves that torn tail
 aside to ``events.jsonl.broken`` and keeps the valid prefix (which may hold the first events
 of the interrupted append: never acknowledged, but whole and chained).
@@ -29,6 +29,7 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -40,7 +41,6 @@ from pydantic import ValidationError
 from runtime.atomic import fsync_dir
 from runtime.canonical import canonical_json, tagged_sha256
 from runtime.events import (
-    PAYLOAD_TYPES,
     Event,
     EventSource,
     Payload,
@@ -113,7 +113,10 @@ class MissionEventLog:
         self.mission_id = mission_id
         self._fd = fd
         self._head = head
-        self._unsynced = False  # written, not yet fsynced
+        self._synced = head.seq  # the last seq known to be on disk
+        self._new_folder = False  # the run's folder entry still to be flushed (a new log)
+        # Held through an fsync, so close() waits out one running in another thread.
+        self._sync_lock = threading.RLock()
         # Kept open, so taking the writers' lock is one flock call, not an open and a close.
         try:
             self._lock_fd = os.open(str(path) + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
@@ -132,8 +135,9 @@ class MissionEventLog:
         if os.fstat(fd).st_size:
             os.close(fd)
             raise EventLogError(f"run {run_id} already has an event log; use a new run id")
-        fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
-        return cls(path, run_id, mission_id, fd, Head())
+        log = cls(path, run_id, mission_id, fd, Head())
+        log._new_folder = True  # the file's entry must survive a crash too: at the first sync
+        return log
 
     @classmethod
     def open(cls, path: Path, mission_id: str | None = None) -> MissionEventLog:
@@ -158,6 +162,11 @@ class MissionEventLog:
     def seq(self) -> int:
         """The seq of the last event (0 for an empty log)."""
         return self._head.seq
+
+    @property
+    def synced_seq(self) -> int:
+        """The seq of the last event known to be on disk."""
+        return self._synced
 
     @property
     def head_hash(self) -> str | None:
@@ -199,16 +208,24 @@ class MissionEventLog:
                     pending[:0] = then(event)
             _write_all(self._fd, b"".join(lines))
             self._head = head
-            self._unsynced = True
             if sync:
                 self.sync()
         return events
 
     def sync(self) -> None:
-        """Flush every event this handle wrote to the disk (a no-op when nothing is pending)."""
-        if self._unsynced:
-            os.fsync(self._fd)
-            self._unsynced = False
+        """Flush every event written so far to the disk (a no-op when nothing is pending).
+
+        Safe to call from another thread while this one appends: what was written before the
+        call is on disk when it returns.
+        """
+        with self._sync_lock:
+            written = self._head.seq
+            if written > self._synced and self._fd >= 0:  # close() synced already
+                os.fsync(self._fd)
+                self._synced = max(self._synced, written)
+            if self._new_folder:
+                fsync_dir(self.path.parent)
+                self._new_folder = False
 
     def events(self) -> list[Event]:
         """Every event in the log, including those other processes appended, verified."""
@@ -222,14 +239,15 @@ class MissionEventLog:
 
         The descriptors are released even when that last fsync fails (the error still rises).
         """
-        try:
-            if self._fd >= 0:
-                self.sync()
-        finally:
-            for fd in (self._fd, self._lock_fd):
-                if fd >= 0:
-                    os.close(fd)
-            self._fd = self._lock_fd = -1
+        with self._sync_lock:
+            try:
+                if self._fd >= 0:
+                    self.sync()
+            finally:
+                for fd in (self._fd, self._lock_fd):
+                    if fd >= 0:
+                        os.close(fd)
+                self._fd = self._lock_fd = -1
 
     def __enter__(self) -> MissionEventLog:
         return self
@@ -243,11 +261,7 @@ class MissionEventLog:
 
     def _build(self, payload: Payload, source: EventSource, head: Head) -> tuple[Event, bytes]:
         """The event that follows ``head``, and its line."""
-        event_type = event_type_of(payload)
-        try:
-            data = payload_dict(PAYLOAD_TYPES[event_type].model_validate(payload_dict(payload)))
-        except ValidationError as exc:
-            raise EventLogError(f"{event_type} payload is invalid: {exc}") from None
+        event_type = event_type_of(payload)  # the payload was validated when it was made
         body = {
             "seq": head.seq + 1,
             "event_id": secrets.token_hex(12),
@@ -256,7 +270,7 @@ class MissionEventLog:
             "event_type": event_type,
             "source": source,
             "created_at": utc_now(),
-            "payload": data,
+            "payload": payload_dict(payload),
             "prev_hash": head.hash,
         }
         try:
@@ -326,6 +340,8 @@ class MissionEventLog:
                         f"not {self.mission_id}"
                     )
                 self.run_id, self.mission_id = first.run_id, first.mission_id
+            if self._synced == head.seq:  # nothing of ours pending; theirs are theirs to sync
+                self._synced = last.seq
             self._head = Head(last.seq, last.event_hash, head.offset + len(data))
 
     def _move_aside(self, tail: bytes, keep: int) -> None:
