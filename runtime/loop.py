@@ -169,20 +169,20 @@ class Journal:
         Written, not fsynced, unless ``sync``: the loop syncs at its durability points
         (:meth:`sync`), so a turn's events share one fsync.
         """
-        texts: list[str] = []
+        comments: list[CommentaryEmitted] = []
 
         def commentary(event: Event) -> list[tuple[Payload, str]]:
             lines = (self._comment(line) for line in self.narrator.lines(event.seq, payload))
-            texts.extend(text for text in lines if text is not None)
-            return [(CommentaryEmitted(text=text), "runtime") for text in texts]
+            comments.extend(CommentaryEmitted(text=text) for text in lines if text is not None)
+            return [(comment, "runtime") for comment in comments]
 
         # The run's owner is its only writer (runner.open_run), so the fold sees every event;
         # were one ever missed, the fold refuses the gap (ReduceError) rather than guess.
         events = self.log.append_all([(payload, source)], then=commentary, sync=False)
-        for event in events:
+        for event, made in zip(events, [payload, *comments], strict=True):
             self.events.append(event)
-            self.fold.apply(event)
-        self.pending += texts
+            self.fold.apply(event, made)
+        self.pending += [comment.text for comment in comments]
         if sync:  # after the fold: a failed fsync must not leave the record behind the file
             self.sync()
         return events[0]
@@ -221,6 +221,15 @@ class MissionLoop:
         if self.mission.tier in PATCH_TIERS:
             allowed.add("propose_patch")
         self.allowed_types = frozenset(allowed)
+        # A turn's schema: every allowed action, or (closing_only) only the closing ones.
+        self.schemas = {
+            closing_only: action_schema(
+                {} if closing_only else self.tool_specs,
+                self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
+                tuple(output.value for output in self.mission.required_outputs),
+            )
+            for closing_only in (False, True)
+        }
         self.messages: list[dict[str, str]] = []
         self.deadline = 0.0
         self.interrupted = False  # set by the runner before it cancels: the bridge is stopping
@@ -263,7 +272,7 @@ class MissionLoop:
 
     async def _step(self) -> None:
         forced = self._forced_final()
-        action = await self._next_action(forced)
+        action, redacted = await self._next_action(forced)
         if action.action_type == "tool_call":
             if forced:
                 raise self._runtime_closure(
@@ -271,7 +280,7 @@ class MissionLoop:
                     _closure_reason(forced),
                     f"the model kept calling tools after exploration stopped ({forced})",
                 )
-            self._run_tool(action)
+            self._run_tool(action, redacted)
         elif action.action_type == "final_report":
             raise self._close_with_report(action, forced)
         else:
@@ -305,7 +314,8 @@ class MissionLoop:
             return StopCondition.DEADLINE_REACHED.value
         return _stop_condition(mission, record)
 
-    async def _next_action(self, forced: str | None) -> Action:
+    async def _next_action(self, forced: str | None) -> tuple[Action, dict[str, Any]]:
+        """The model's next valid action, and the redacted form the log holds of it."""
         if forced in BUDGETS and forced not in self.record.budgets_used.exhausted:
             used = self.record.budgets_used
             spent = {
@@ -356,7 +366,7 @@ class MissionLoop:
                 "model",
             )
             self.messages.append({"role": "assistant", "content": canonical_json(redacted)})
-            return action
+            return action, redacted
 
     async def _call_model(self, turn: int, *, closing_only: bool = False) -> str:
         """One model turn; on a forced final turn the schema offers only closing actions."""
@@ -370,11 +380,7 @@ class MissionLoop:
             raise self._runtime_closure(
                 Status.PARTIAL, Reason.DEADLINE_REACHED, "the mission's time budget ran out"
             )
-        schema = action_schema(
-            {} if closing_only else self.tool_specs,
-            self.allowed_types - {"tool_call"} if closing_only else self.allowed_types,
-            tuple(output.value for output in self.mission.required_outputs),
-        )
+        schema = self.schemas[closing_only]
         body: dict[str, Any] = {
             "messages": list(self.messages),
             "temperature": 0.2,
@@ -385,7 +391,9 @@ class MissionLoop:
                 "json_schema": {"name": "action", "schema": schema},
             },
         }
-        self.journal.sync()  # the turn's events are on disk before the request leaves
+        # The turn's events go to disk while the model thinks; its answer is acted on only once
+        # they are there (a failed fsync then ends the mission as a runtime fault).
+        flushing = asyncio.get_running_loop().run_in_executor(None, self.journal.sync)
         try:
             result = await asyncio.wait_for(
                 self.client.complete(body, call_index=turn, on_event=self.journal.add),
@@ -410,6 +418,8 @@ class MissionLoop:
                 Reason.MODEL_CALL_FAILED,
                 self.journal.redactor.redact(str(error)).text,
             ) from None
+        finally:
+            await flushing
         return result.content or ""
 
     def _turn_max_tokens(self, schema: dict[str, Any]) -> int:
@@ -419,15 +429,14 @@ class MissionLoop:
             return turn_max_tokens(schema, self.max_tokens)
         return self.max_tokens
 
-    def _run_tool(self, action: Action) -> None:
+    def _run_tool(self, action: Action, redacted: dict[str, Any]) -> None:
         call_id = self.record.budgets_used.tool_calls + 1
-        arguments, _ = self.journal.redactor.redact_obj(action.arguments)
         self.journal.add(
             ToolCallRequested(
                 call_id=call_id,
                 tool_name=action.tool_name or "",
-                arguments=arguments,
-                reason=self.journal.redactor.redact(action.reason[:500]).text,
+                arguments=redacted["arguments"],
+                reason=redacted["reason"][:500],
                 phase=action.phase or "",
             )
         )
@@ -539,8 +548,7 @@ class MissionLoop:
                 detail=closure.detail[:2000],
             ),
             "bridge" if closure.closed_by == "bridge" else "runtime",
-            sync=True,
-        )
+        )  # on disk when the log closes, before the answer leaves
 
     async def _flush(self) -> None:
         pending, self.journal.pending = self.journal.pending, []

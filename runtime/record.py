@@ -249,8 +249,9 @@ class Fold:
         self._record = record or RunRecord()
         self._fresh = True
 
-    def apply(self, event: Event) -> None:
-        _step(self._draft, event)
+    def apply(self, event: Event, payload: Payload | None = None) -> None:
+        """Step with ``event``; ``payload``, its payload as the writer made it, saves a parse."""
+        _step(self._draft, event, payload)
         self._fresh = False
 
     @property
@@ -311,7 +312,7 @@ class _Draft:
         )
 
 
-def _step(draft: _Draft, event: Event) -> None:
+def _step(draft: _Draft, event: Event, payload: Payload | None = None) -> None:
     """One event into the draft: envelope checks, then one arm per payload type."""
     fields = draft.fields
     if event.seq != fields["event_count"] + 1:
@@ -324,7 +325,7 @@ def _step(draft: _Draft, event: Event) -> None:
         fields["started_at"] = event.created_at
     elif event.run_id != fields["run_id"]:
         raise ReduceError(f"event seq {event.seq} belongs to run {event.run_id}")
-    match _typed(event):
+    match _typed(event) if payload is None else payload:
         case MissionAdmitted() as payload:
             _mission_admitted(draft, event, payload)
         case ModelCalled() as payload:

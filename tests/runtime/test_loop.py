@@ -16,7 +16,7 @@ import pytest
 
 from pytest_opencode_bridge.harness import final_action, make_git_project, tool_action
 from runtime.eventlog import MissionEventLog, load_events
-from runtime.events import CommentaryEmitted, Route
+from runtime.events import CommentaryEmitted, Event, Route
 from runtime.loop import Journal, LoopResult, MissionLoop
 from runtime.mission import Tier, compile_mission, template
 from runtime.record import reduce
@@ -36,27 +36,27 @@ def project(tmp_path: Path) -> Path:
 
 
 class WatchedLog(MissionEventLog):
-    """A real log that reports the seq it has reached each time it flushes to disk."""
+    """A real log that notes, as each append begins, its first event's type and the seq then
+    on disk."""
 
-    on_sync: Callable[[int], Any] | None = None
+    def append_all(self, entries: Any, then: Any = None, *, sync: bool = True) -> list[Event]:
+        self.appends.append((type(entries[0][0]).__name__, self.synced_seq))
+        return super().append_all(entries, then, sync=sync)
 
-    def sync(self) -> None:
-        if self._unsynced and self.on_sync is not None:
-            self.on_sync(self.seq)
-        super().sync()
+    @property
+    def appends(self) -> list[tuple[str, int]]:
+        return self.__dict__.setdefault("_appends", [])
 
 
 def run(
     project: Path,
     turns: list[Any],
-    on_sync: Callable[[int], Any] | None = None,
     on_commentary: Callable[[str], Awaitable[None]] | None = None,
     log: WatchedLog | None = None,
     **mission: Any,
 ) -> tuple[LoopResult, MissionLoop]:
     compiled = compile_mission(template(Tier.A3, "Read the limits.", "m-loop", **mission))
     log = log or WatchedLog.create(project, "run-1", "m-loop")
-    log.on_sync = on_sync
     redactor = Redactor()
     loop = MissionLoop(
         mission=compiled.mission,
@@ -99,13 +99,16 @@ def test_a_secret_in_the_models_stated_reason_never_reaches_the_log(project: Pat
     assert secret not in loop.journal.log.path.read_text()
 
 
-def test_a_turn_is_synced_before_the_model_is_asked_and_the_run_at_closing(project: Path) -> None:
-    synced: list[int] = []
-    result, loop = run(project, [READ, GROUNDED], on_sync=synced.append)
-    asks = [e.seq for e in loop.journal.events if e.event_type == "ModelCalled"]
-    # Each request left with every earlier event on disk; the close synced the last one.
-    assert synced[: len(asks)] == [seq - 1 for seq in asks]
-    assert synced[-1] == loop.record.event_count and result.status == "COMPLETE"
+def test_a_models_answer_is_acted_on_once_the_turns_events_are_on_disk(project: Path) -> None:
+    result, loop = run(project, [READ, READ | {"arguments": {"path": "src/limits.py"}}, GROUNDED])
+    log = loop.journal.log
+    asked = [e.seq for e in loop.journal.events if e.event_type == "ModelCalled"]
+    answers = [synced for kind, synced in log.appends if kind == "ModelActionProposed"]
+    # The turn's fsync ran while the model answered: every event before the request (the one
+    # its ModelCalled follows) was on disk when the answer was recorded; the close synced all.
+    assert len(answers) == len(asked) == 3
+    assert all(synced >= seq - 1 for synced, seq in zip(answers, asked, strict=True))
+    assert log.synced_seq == loop.record.event_count and result.status == "COMPLETE"
 
 
 def test_commentary_reaches_the_client_only_once_its_events_are_on_disk(project: Path) -> None:
@@ -113,7 +116,7 @@ def test_commentary_reaches_the_client_only_once_its_events_are_on_disk(project:
     pending_at_delivery: list[bool] = []
 
     async def deliver(line: str) -> None:
-        pending_at_delivery.append(log._unsynced)
+        pending_at_delivery.append(log.synced_seq < log.seq)
 
     run(project, [READ, GROUNDED], on_commentary=deliver, log=log)
     assert len(pending_at_delivery) > 3 and not any(pending_at_delivery)
