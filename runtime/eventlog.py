@@ -194,13 +194,13 @@ class MissionEventLog:
             self._catch_up()
             if not self.mission_id:
                 raise EventLogError("the log has no event yet; open it with a mission_id")
-            head = self._head
+            head, now = self._head, utc_now()  # one write, one instant
             events: list[Event] = []
             lines: list[bytes] = []
             pending = list(entries)
             while pending:
                 payload, source = pending.pop(0)
-                event, line = self._build(payload, source, head)
+                event, line = self._build(payload, source, head, now)
                 events.append(event)
                 lines.append(line)
                 head = Head(event.seq, event.event_hash, head.offset + len(line))
@@ -259,7 +259,9 @@ class MissionEventLog:
         with contextlib.suppress(Exception):
             self.close()
 
-    def _build(self, payload: Payload, source: EventSource, head: Head) -> tuple[Event, bytes]:
+    def _build(
+        self, payload: Payload, source: EventSource, head: Head, created_at: str
+    ) -> tuple[Event, bytes]:
         """The event that follows ``head``, and its line."""
         event_type = event_type_of(payload)  # the payload was validated when it was made
         body = {
@@ -269,7 +271,7 @@ class MissionEventLog:
             "mission_id": self.mission_id,
             "event_type": event_type,
             "source": source,
-            "created_at": utc_now(),
+            "created_at": created_at,
             "payload": payload_dict(payload),
             "prev_hash": head.hash,
         }

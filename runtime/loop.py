@@ -395,10 +395,10 @@ class MissionLoop:
         # they are there (a failed fsync then ends the mission as a runtime fault).
         flushing = asyncio.get_running_loop().run_in_executor(None, self.journal.sync)
         try:
-            result = await asyncio.wait_for(
-                self.client.complete(body, call_index=turn, on_event=self.journal.add),
-                timeout=remaining,
-            )
+            async with asyncio.timeout(remaining):
+                result = await self.client.complete(
+                    body, call_index=turn, on_event=self.journal.add
+                )
         except TimeoutError:
             self._exhausted(
                 "time_budget_seconds",
