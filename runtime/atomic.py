@@ -12,12 +12,13 @@ import secrets
 from pathlib import Path
 
 
-def atomic_write_text(path: Path, text: str, *, sync_folder: bool = True) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Write ``text`` (UTF-8) so that readers see the old file or the new one, never a mix.
 
-    A temporary file in the same folder is written, flushed to disk and renamed over ``path``;
-    on any failure it is removed and the old file is left as it was. Without ``sync_folder``
-    the caller flushes the folder (:func:`fsync_dir`) once after writing several files.
+    A temporary file in the same folder is written and renamed over ``path``; on any failure
+    it is removed and the old file is left as it was. ``durable``: the file and the rename
+    are flushed to disk before this returns; without it (a cache of the event log, rebuilt
+    from it after a power cut) the file may be stale or missing after one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,14 +26,15 @@ def atomic_write_text(path: Path, text: str, *, sync_folder: bool = True) -> Non
     try:
         with open(temporary, "wb") as handle:
             handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    if sync_folder:
+    if durable:
         fsync_dir(path.parent)  # the rename itself must reach the disk too
 
 

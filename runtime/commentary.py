@@ -7,7 +7,8 @@ contents, command output, prompts or secrets.
 
 ``describe`` narrates one event alone; ``Narrator`` keeps the state the origin document's
 coverage and phase lines need ("Current phase is REPORT. Evidence refs now available: ...").
-``CommentaryDelivery`` counts what was streamed and writes ``commentary_delivery.json``.
+``CommentaryDelivery`` counts what was streamed and writes ``commentary_delivery.json`` (a
+report, not evidence: written atomically but not fsynced, like the projections).
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class CommentaryDelivery:
         """Write commentary_delivery.json into the mission's directory."""
         path = directory / DELIVERY_FILE
         text = json.dumps(self.document(mission_id, run_id, recorded), indent=2) + "\n"
-        atomic_write_text(path, text)
+        atomic_write_text(path, text, durable=False)
         return path
 
 
@@ -258,5 +259,5 @@ def record_consumer_observation(directory: Path, consumer: str, observed: int) -
     path = directory / DELIVERY_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     data.update(consumer_observed=observed, consumer=consumer)
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n", durable=False)
     return path

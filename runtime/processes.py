@@ -69,8 +69,8 @@ class ProcessFiles:
                 f"known fields are {list(self.fields)}"
             )
         for key, value in values.items():
-            atomic_write_text(self.path(key), f"{value}\n", sync_folder=False)
-        atomic_write_text(self.pid_file, f"{pid}\n", sync_folder=False)
+            atomic_write_text(self.path(key), f"{value}\n", durable=False)
+        atomic_write_text(self.pid_file, f"{pid}\n", durable=False)
 
     def read_pid(self) -> int | None:
         """The recorded pid, or None without a (readable, numeric) pid file."""

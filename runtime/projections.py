@@ -2,7 +2,9 @@
 
 Each file carries a ``projection_stamp`` (run id, event count and head hash of the log prefix it
 came from), is rendered deterministically from that prefix alone (and the run's blobs, which
-it names by hash), and is written atomically (temp file, fsync, rename). The patch artifacts
+it names by hash), and is written atomically (temp file, rename) but not fsynced: the log is
+the authority and on disk first, so a projection a power cut left stale or missing is drift that
+``audit-mission --repair`` re-renders from the log. The patch artifacts
 (``patch.diff``, ``rollback.diff``, ``review_packet.json``) keep the bytes users and ``git
 apply`` read, so their stamp is the ProjectionWritten event the log holds for them. So
 :func:`check_drift` can re-render any projection from the log and compare bytes: a projection
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runtime.atomic import atomic_write_text, fsync_dir
+from runtime.atomic import atomic_write_text
 from runtime.blobs import blob_dir, read_blobs
 from runtime.canonical import tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
@@ -106,8 +108,7 @@ def write_projections(
     rendered = render_projections(events, record, run_blobs(project_root, events))
     directory = mission_dir(project_root, events[0].mission_id)
     for name, text in rendered.items():
-        atomic_write_text(directory / name, text, sync_folder=False)
-    fsync_dir(directory)  # once for every rename
+        atomic_write_text(directory / name, text, durable=False)
     head = events[-1].event_hash
     return [
         ProjectionWritten(name=name, sha256=tagged_sha256(text.encode()), head_hash=head)

@@ -1,7 +1,8 @@
 """Capability scorecards: how each profile has done, per tier, in this project's missions.
 
 A scorecard is a fold of RunRecords by profile (pure: :func:`fold_record`), kept under
-``.codex-oss/scorecards/<profile>.json`` and updated as each mission closes. It counts missions
+``.codex-oss/scorecards/<profile>.json`` and updated as each mission closes (not fsynced: after a
+power cut ``scorecard --rebuild`` refolds it from the logs). It counts missions
 by status, the model's COMPLETE claims and how many the runtime upheld (COMPLETE precision),
 the burn-in's canary replays of the profile's recorded missions (canary precision),
 repairs, invalid actions, denials, fallbacks and delegation value. Runs closed for reasons
@@ -154,7 +155,7 @@ def record_mission(project_root: Path, record: RunRecord) -> None:
         card = read_scorecard(project_root, profile) or Scorecard(profile=profile)
         updated = fold_record(card, record)
         if updated is not card:
-            atomic_write_text(path, updated.model_dump_json(indent=1) + "\n")
+            atomic_write_text(path, updated.model_dump_json(indent=1) + "\n", durable=False)
 
 
 def record_canary(project_root: Path, profile: str, canary: str, matched: bool) -> None:
@@ -187,7 +188,7 @@ def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
         path = scorecard_path(project_root, profile)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):  # the same lock record_mission takes
-            atomic_write_text(path, card.model_dump_json(indent=1) + "\n")
+            atomic_write_text(path, card.model_dump_json(indent=1) + "\n", durable=False)
     return cards
 
 

@@ -16,6 +16,7 @@ from bridge.cli.options import json_option, project_option
 from runtime.eventlog import (
     LOG_NAME,
     RUNS_DIR,
+    MissionEventLog,
     load_events,
     run_log_path,
     verify_and_load,
@@ -32,6 +33,7 @@ from runtime.projections import (
     TRACE,
     check_drift,
     mission_dir,
+    project_log,
     read_stamp,
     run_blobs,
 )
@@ -93,7 +95,13 @@ def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
 @click.argument("mission_id")
 @_PROJECT
 @json_option
-def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="When projections drifted from an intact log (a power cut, a hand edit), re-render "
+    "them from the log, then audit again.",
+)
+def audit_mission(mission_id: str, project: Path, as_json: bool, repair: bool) -> None:
     """Audit a mission: log chain, projection drift against the log, artifacts present."""
     _recover(project)
     try:
@@ -102,6 +110,14 @@ def audit_mission(mission_id: str, project: Path, as_json: bool) -> None:
         raise click.UsageError(str(exc)) from None
     log_path = _run_of_mission(project, mission_id, directory)
     checks = audit(project, mission_id, log_path)
+    chain, drift = checks[0], checks[1]
+    if repair and chain["ok"] and not drift["ok"]:  # the projections are caches of the log
+        with MissionEventLog.open(log_path) as log:
+            project_log(project, log)  # appends ProjectionWritten, as promote does
+        click.echo(
+            f"repaired: {len(drift['problems'])} drifted projection(s) re-rendered", err=True
+        )
+        checks = audit(project, mission_id, log_path)
     ok = all(check["ok"] for check in checks)
     if as_json:
         document = {"ok": ok, "mission_id": mission_id, "log": str(log_path), "checks": checks}

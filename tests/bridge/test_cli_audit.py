@@ -184,6 +184,40 @@ def test_audit_reports_an_edited_projection(tmp_path: Path) -> None:
     }
 
 
+def test_audit_repair_rerenders_drifted_projections_from_the_log(tmp_path: Path) -> None:
+    _mission_run(tmp_path)
+    directory = mission_dir(tmp_path, "m-1")
+    report, summary = directory / "report.json", directory / "summary.md"
+    before = _unstamped(report), _unstamped(summary)
+    report.unlink()  # as a power cut may leave it
+    summary.write_text(summary.read_text().replace("COMPLETE", "FAILED"))
+    done = _codex_oss("audit-mission", "m-1", "--repair", "--project", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired: 2 drifted projection(s)" in done.stderr
+    assert done.stdout.startswith("OK: mission m-1")
+    assert (_unstamped(report), _unstamped(summary)) == before  # the stamp names the new head
+    assert _audit(tmp_path)[0] == 0
+
+
+def _unstamped(path: Path) -> str:
+    """A projection without its stamp (the first line of summary.md, a key of report.json)."""
+    if path.suffix == ".md":
+        return path.read_text().split("\n", 1)[1]
+    return json.dumps({**json.loads(path.read_text()), "projection_stamp": None})
+
+
+def test_audit_repair_leaves_a_broken_log_alone(tmp_path: Path) -> None:
+    path = _mission_run(tmp_path)
+    (mission_dir(tmp_path, "m-1") / "report.json").unlink()
+    lines = _lines(path)
+    del lines[2]
+    path.write_bytes(b"".join(lines))
+    code, output = _cli("audit-mission", "m-1", "--repair", "--project", str(tmp_path))
+    assert code == 1 and "repaired" not in output
+    assert not (mission_dir(tmp_path, "m-1") / "report.json").exists()
+    assert len(_lines(path)) == len(lines)
+
+
 def test_audit_reports_a_run_without_projections(tmp_path: Path) -> None:
     _mission_run(tmp_path, project_it=False)
     code, document = _audit(tmp_path)
