@@ -29,7 +29,6 @@ from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_st
 from detect_secrets.plugins.artifactory import ArtifactoryDetector
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.base import RegexBasedDetector
 from detect_secrets.plugins.basic_auth import BasicAuthDetector
 from detect_secrets.plugins.discord import DiscordBotTokenDetector
 from detect_secrets.plugins.github_token import GitHubTokenDetector
@@ -178,39 +177,38 @@ _HEX_ONLY = re.compile(r"^[0-9a-fA-F]+$")
 # Git object ids (SHA-1, SHA-256) and content digests: the model needs them verbatim.
 _DIGEST_LENGTHS = frozenset({40, 64})
 
-# Each plugin with the kind its findings are marked with.
-_DETECT_SECRETS_PLUGINS: tuple[tuple[RegexBasedDetector, str], ...] = tuple(
-    (plugin(), re.sub(r"[^a-z0-9]+", "_", plugin.secret_type.lower()).strip("_"))
-    for plugin in (
-        ArtifactoryDetector,
-        AWSKeyDetector,
-        AzureStorageKeyDetector,
-        BasicAuthDetector,
-        DiscordBotTokenDetector,
-        GitHubTokenDetector,
-        GitLabTokenDetector,
-        JwtTokenDetector,
-        MailchimpDetector,
-        NpmDetector,
-        OpenAIDetector,
-        PypiTokenDetector,
-        SendGridDetector,
-        SlackDetector,
-        SquareOAuthDetector,
-        StripeDetector,
-        TelegramBotTokenDetector,
-        TwilioKeyDetector,
+# Each plugin, the kind its findings are marked with, and its gates: patterns searched in the
+# ASCII-lowered text, one of which every match of the plugin's own patterns contains. Those
+# open with classes or alternations the regex engine scans slowly, while each gate opens with
+# a literal it scans fast, so a text none of the gates finds is spared the plugin. The gates of
+# the plugins that ignore case (AWS, Slack) hold no letter with a non-ASCII case partner.
+_DETECT_SECRETS_PLUGINS = tuple(
+    (
+        plugin(),
+        re.sub(r"[^a-z0-9]+", "_", plugin.secret_type.lower()).strip("_"),
+        tuple(map(re.compile, gates)),
     )
+    for plugin, gates in {
+        ArtifactoryDetector: (r"akc[a-z0-9]{10}", r"ap[\da-f][a-z0-9]{8}"),
+        AWSKeyDetector: (r"a(?:3t|bia|cca|kia|sia|w)",),
+        AzureStorageKeyDetector: ("accountkey=",),
+        BasicAuthDetector: ("://",),
+        DiscordBotTokenDetector: (r"\.[a-z\d_-]{6}\.[a-z\d_-]{27}",),
+        GitHubTokenDetector: ("gh[pousr]_",),
+        GitLabTokenDetector: ("g(?:l[a-z]+-|r1348941)",),
+        JwtTokenDetector: ("eyj",),
+        MailchimpDetector: ("-us[0-9]",),
+        NpmDetector: ("/:_authtoken=",),
+        OpenAIDetector: ("t3blbkfj",),
+        PypiTokenDetector: ("pypi-age",),
+        SendGridDetector: (r"sg\.",),
+        SlackDetector: ("xox", "://"),
+        SquareOAuthDetector: ("sq0csp-",),
+        StripeDetector: ("k_live_",),
+        TelegramBotTokenDetector: (":[0-9a-z_-]{35}",),
+        TwilioKeyDetector: ("ac[a-z0-9]{32}", "sk[a-z0-9]{32}"),
+    }.items()
 )
-
-# Substrings without which a plugin cannot match: its patterns start with alternations the
-# regex engine cannot scan for quickly, and a plain ``in`` test spares most texts the cost.
-_PLUGIN_NEEDLES: dict[type[RegexBasedDetector], tuple[str, ...]] = {
-    ArtifactoryDetector: ("AKC", "AP"),
-    MailchimpDetector: ("-us",),
-    SlackDetector: ("xox", "hooks.slack.com"),
-    TelegramBotTokenDetector: (":",),
-}
 
 
 class Redactor:
@@ -276,7 +274,7 @@ class Redactor:
             for match in self._exact_pattern.finditer(text):
                 yield _Span(match.start(), match.end(), "configured_key")
         yield from _format_spans(text)
-        lowered = text.translate(_ASCII_LOWER)
+        lowered = _ascii_lower(text)
         for pattern, group, kind in ((_ASSIGNMENT, 2, "assignment"), (_BEARER, 1, "bearer_token")):
             for match in pattern.finditer(lowered):
                 value = text[match.start(group) : match.end(group)]
@@ -404,9 +402,12 @@ def _printable(data: bytes) -> str | None:
 
 def _detect_secrets_spans(text: str) -> Iterator[_Span]:
     """Spans of every value detect-secrets' format plugins report in ``text``."""
-    for plugin, kind in _DETECT_SECRETS_PLUGINS:
-        needles = _PLUGIN_NEEDLES.get(type(plugin))
-        if needles is not None and not any(needle in text for needle in needles):
+    lowered = _ascii_lower(text)
+    for plugin, kind, gates in _DETECT_SECRETS_PLUGINS:
+        for gate in gates:  # a loop, not any(): most texts pass no gate, and any() costs more
+            if gate.search(lowered):
+                break
+        else:
             continue
         for value in set(plugin.analyze_string(text)):
             # Plugins report values, not positions; short reports would match ordinary text.
@@ -416,6 +417,12 @@ def _detect_secrets_spans(text: str) -> Iterator[_Span]:
             while start != -1:
                 yield _Span(start, start + len(value), kind)
                 start = text.find(value, start + len(value))
+
+
+def _ascii_lower(text: str) -> str:
+    """``text`` with A-Z lowered and all else kept, so offsets carry over (``str.lower`` may
+    lengthen non-ASCII text); ``str.lower`` is the fast way for ASCII text."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _merge(spans: Iterable[_Span]) -> list[_Span]:
