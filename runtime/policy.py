@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ SECRET_NAME_PATTERNS: tuple[str, ...] = (
 # Directories (any depth) whose whole content is credentials.
 SECRET_DIRS: tuple[str, ...] = (".ssh", ".aws", ".gnupg", ".docker")
 RUNTIME_DIR = ".codex-oss"
+_SECRET_NAME = re.compile("|".join(map(fnmatch.translate, SECRET_NAME_PATTERNS)))
 
 # ScopeDenied reason codes that mean the model reached for something it must not see.
 BLOCKED_REASON_CODES = frozenset(
@@ -111,6 +113,7 @@ class ScopePolicy:
     ):
         self.project_root = Path(os.path.realpath(project_root))
         self._given_root = Path(os.path.abspath(project_root))
+        self._root_prefix = os.path.join(self.project_root, "")  # with one trailing separator
         self.scope: tuple[str, ...] = tuple(
             dict.fromkeys([*mission.allowed_roots, *mission.allowed_paths])
         )
@@ -134,7 +137,7 @@ class ScopePolicy:
         relative = self._lexical(path)
         self._check_name(relative, path)
         # Resolve every symlink before looking at the target: the real path decides.
-        real = os.path.realpath(self.project_root / relative)
+        real = os.path.realpath(os.path.join(self.project_root, relative))
         real_relative = self._inside_project(real, path)
         if real_relative != relative:
             self._check_name(real_relative, path, via_link=True)
@@ -160,9 +163,7 @@ class ScopePolicy:
             return (
                 "secret_path" if len(parts) > 1 and parts[1].startswith("env") else "runtime_state"
             )
-        if any(part in SECRET_DIRS for part in parts[:-1]) or parts[-1] in SECRET_DIRS:
-            return "secret_path"
-        if any(fnmatch.fnmatchcase(parts[-1], pattern) for pattern in SECRET_NAME_PATTERNS):
+        if any(part in SECRET_DIRS for part in parts) or _SECRET_NAME.match(parts[-1]):
             return "secret_path"
         if any(is_within(folded, root) for root in self._forbidden):
             return "forbidden_root"
@@ -225,13 +226,15 @@ class ScopePolicy:
         return normal
 
     def _inside_project(self, real: str, path: str) -> str:
-        relative = os.path.relpath(real, self.project_root)
-        if relative == ".." or relative.startswith("../") or os.path.isabs(relative):
+        # Both are real paths (absolute, normalised): a prefix test decides what relpath would.
+        if real == str(self.project_root):
+            return "."
+        if not real.startswith(self._root_prefix):
             raise ScopeDenied(
                 "path_escape",
                 f"{path!r} resolves (through a symlink) to a place outside the project.",
             )
-        return Path(relative).as_posix()
+        return real[len(self._root_prefix) :].replace(os.sep, "/")
 
     def _check_name(self, relative: str, path: str, *, via_link: bool = False) -> None:
         reason = self.is_denied_relative(relative)

@@ -82,16 +82,16 @@ class ProjectToolBox:
 
     def run(self, call_id: int, tool_name: str, arguments: dict) -> ToolObserved | ToolCallDenied:
         """Run one tool call; a refusal of any kind comes back as ToolCallDenied."""
-        shown, _ = self.redactor.redact_obj(arguments if isinstance(arguments, dict) else {})
+        # The arguments a denial shows, redacted when one is made: as given, then normalised.
+        shown = arguments if isinstance(arguments, dict) else {}
 
         def deny(reason_code: str, message: str) -> ToolCallDenied:
-            text = self.redactor.redact(message).text
             return ToolCallDenied(
                 call_id=call_id,
                 tool_name=str(tool_name),
-                arguments=shown,
+                arguments=self.redactor.redact_obj(shown)[0],
                 reason_code=reason_code,
-                message=text,
+                message=self.redactor.redact(message).text,
             )
 
         tool_class = TOOL_CLASSES.get(tool_name)
@@ -111,7 +111,7 @@ class ProjectToolBox:
             args = normalise_arguments(tool_name, arguments)
         except ValueError as exc:
             return deny("invalid_arguments", f"{exc}.")
-        shown, _ = self.redactor.redact_obj(args)
+        shown = args
         key = canonical_json([tool_name, args])
         remaining = self.max_total_observation_bytes - self.observation_bytes
 
@@ -157,7 +157,7 @@ class ProjectToolBox:
         observed = ToolObserved(
             call_id=call_id,
             tool_name=tool_name,
-            arguments=shown,
+            arguments=self.redactor.redact_obj(args)[0],
             path=out.path,
             start_line=out.start_line,
             end_line=out.end_line,

@@ -66,7 +66,8 @@ def read_regular_file(
                 f"{relative!r} is {info.st_size} bytes, above the {limit} byte limit; grep it "
                 "for what you need.",
             )
-        data = handle.read(limit + 1)
+        # The size fstat saw and a byte (asking for the limit allocates it); 0 may be unknown.
+        data = handle.read((info.st_size or limit) + 1)
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
         raise ToolRefused("binary_file", f"{relative!r} is a binary file and is not shown.")
     key = (str(absolute), info.st_mtime_ns, info.st_size)

@@ -73,6 +73,15 @@ def test_symlink_out_of_the_project_is_refused(project: Path):
     assert error.reason_code == "path_escape"
 
 
+def test_symlink_into_a_sibling_whose_name_extends_the_project_s_is_refused(project: Path):
+    sibling = project.parent / (project.name + "-other")
+    (sibling / "src").mkdir(parents=True)
+    (sibling / "src" / "secret.py").write_text("x = 1\n")
+    (project / "src" / "near.py").symlink_to(sibling / "src" / "secret.py")
+    error = denied(policy_for(project), "src/near.py")
+    assert error.reason_code == "path_escape"
+
+
 def test_symlink_into_git_internals_is_refused(project: Path):
     (project / "src" / "cfg").symlink_to(project / ".git" / "config")
     error = denied(policy_for(project), "src/cfg")
