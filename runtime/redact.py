@@ -22,7 +22,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string
@@ -157,7 +157,6 @@ _JOINER = re.compile(r"\s*(?:\+|\.\.?|\\)?\s*")
 # Where two literals meet (quote, joiner, quote, then a token's start): without one, there is
 # no chain to join, and the literal pass is skipped.
 _ADJACENT_QUOTES = re.compile(r"""["'][ \t]*(?:\+|\.\.?|\\)?\s*["'][A-Za-z0-9_\-+/=.:]{4}""")
-# Tokens that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4), hex.
 # Runs that may be an encoded secret: base64 (16+ chars, padded to a multiple of 4) or hex.
 # Their boundaries are checked in Python: a look-behind would cost the engine its fast scan.
 _ENCODED_RUN = re.compile(r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/]*={0,2}")  # {16,}, but faster in sre
@@ -177,11 +176,10 @@ _HEX_ONLY = re.compile(r"^[0-9a-fA-F]+$")
 # Git object ids (SHA-1, SHA-256) and content digests: the model needs them verbatim.
 _DIGEST_LENGTHS = frozenset({40, 64})
 
-# Each plugin, the kind its findings are marked with, and its gates: patterns searched in the
-# ASCII-lowered text, one of which every match of the plugin's own patterns contains. Those
-# open with classes or alternations the regex engine scans slowly, while each gate opens with
-# a literal it scans fast, so a text none of the gates finds is spared the plugin. The gates of
-# the plugins that ignore case (AWS, Slack) hold no letter with a non-ASCII case partner.
+# Each plugin, its findings' kind and its gates: patterns, one of which every match of the
+# plugin's own contains, searched in the ASCII-lowered text. Each opens with a literal the regex
+# engine scans fast (the plugins' own open with classes); a text no gate finds skips the plugin.
+# Gates of the plugins that ignore case (AWS, Slack) hold no letter with a non-ASCII partner.
 _DETECT_SECRETS_PLUGINS = tuple(
     (
         plugin(),
@@ -230,8 +228,6 @@ class Redactor:
         return self._remembered(text) if len(text) <= MEMO_MAX_CHARS else self._redact(text)
 
     def _redact(self, text: str) -> Redacted:
-        if not text:
-            return Redacted(text=text, count=0, kinds=())
         spans = _merge(self._find(text))
         if not spans:
             return Redacted(text=text, count=0, kinds=())
@@ -260,13 +256,9 @@ class Redactor:
                 total += key_count + value_count
             return out, total
         if isinstance(obj, list | tuple):
-            items = []
-            total = 0
-            for item in obj:
-                new_item, count = self.redact_obj(item)
-                items.append(new_item)
-                total += count
-            return (tuple(items) if isinstance(obj, tuple) else items), total
+            pairs = [self.redact_obj(item) for item in obj]
+            items = [item for item, _ in pairs]
+            return (tuple(items) if isinstance(obj, tuple) else items), sum(n for _, n in pairs)
         return obj, 0
 
     def _find(self, text: str) -> Iterator[_Span]:
@@ -332,11 +324,7 @@ def _chain_spans(chain: list[re.Match[str]]) -> Iterator[_Span]:
         return
     groups = [1 if m.group(1) is not None else 2 for m in chain]  # "..." or '...'
     pieces = [m.group(g) for m, g in zip(chain, groups, strict=True)]
-    bounds: list[int] = []  # where each piece starts in the joined text
-    offset = 0
-    for piece in pieces:
-        bounds.append(offset)
-        offset += len(piece)
+    bounds = list(accumulate((len(piece) for piece in pieces[:-1]), initial=0))  # piece starts
     joined = "".join(pieces)
     for found in _format_spans(joined):
         touched = [
@@ -420,8 +408,7 @@ def _detect_secrets_spans(text: str) -> Iterator[_Span]:
 
 
 def _ascii_lower(text: str) -> str:
-    """``text`` with A-Z lowered and all else kept, so offsets carry over (``str.lower`` may
-    lengthen non-ASCII text); ``str.lower`` is the fast way for ASCII text."""
+    """``text`` with only A-Z lowered, so offsets carry over (str.lower may lengthen others)."""
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
