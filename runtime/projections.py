@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from runtime.atomic import atomic_write_text
 from runtime.blobs import blob_dir, read_blobs
-from runtime.canonical import tagged_sha256
+from runtime.canonical import indented_json, tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
 from runtime.eventlog import MissionEventLog, check_plain_name
 from runtime.events import Event, ProjectionWritten
@@ -335,13 +335,16 @@ _TRACE_DETAIL: dict[str, Callable[[dict[str, Any]], str]] = {
 
 
 def _json_text(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return indented_json(obj) + "\n"
 
 
-def _jsonl(stamp: dict[str, Any], rows: Any) -> str:
-    lines = [json.dumps({STAMP_KEY: stamp}, sort_keys=True, ensure_ascii=False)]
-    lines += [json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows]
-    return "\n".join(lines) + "\n"
+def _jsonl(stamp: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
+    encode = _LINE_ENCODER.encode
+    return "\n".join([encode({STAMP_KEY: stamp}), *map(encode, rows)]) + "\n"
+
+
+# One for every line: json.dumps builds an encoder per call, a third of a short line's cost.
+_LINE_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
 def _stamp_md(stamp: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ a cheap lookup is poor value without being a capability failure.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -195,8 +194,7 @@ def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
 def read_scorecard(project_root: Path, profile: str) -> Scorecard | None:
     """The profile's scorecard, or None when it has none (or it is unreadable)."""
     try:
-        text = scorecard_path(project_root, profile).read_text(encoding="utf-8")
-        return Scorecard.model_validate(json.loads(text))
+        return Scorecard.model_validate_json(scorecard_path(project_root, profile).read_bytes())
     except (OSError, ValueError):
         return None
 

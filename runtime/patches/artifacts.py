@@ -9,13 +9,13 @@ report it closes with.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
 from pydantic import ValidationError
 
+from runtime.canonical import indented_json
 from runtime.mission import MissionV1, Tier
 from runtime.patches.intent import IntentError, PatchIntentV1, parse_intent
 from runtime.patches.review import PacketInput, build_review_packet, render_markdown
@@ -51,7 +51,7 @@ def render_patch_artifacts(
     packet = review_packet(record, verdict, diffs.get(PATCH_FILE), folder)
     if packet is None:
         return diffs
-    return {**diffs, PACKET_FILE: json.dumps(packet, indent=2, ensure_ascii=False)}
+    return {**diffs, PACKET_FILE: indented_json(packet, sort_keys=False)}
 
 
 def review_packet(

@@ -10,16 +10,25 @@ from pathlib import Path
 
 import pytest
 
+from runtime.blobs import blob_dir, write_blob
 from runtime.canonical import tagged_sha256
 from runtime.eventlog import MissionEventLog
 from runtime.events import (
+    BudgetExhausted,
     CommentaryEmitted,
     Event,
     MissionAdmitted,
     MissionFinalized,
+    ModelCalled,
+    PatchIntentProposed,
+    PatchValidated,
     ReportValidated,
+    RollbackRecorded,
     Route,
+    ToolCallDenied,
+    VerificationRan,
 )
+from runtime.mission import Tier, compile_mission, template
 from runtime.projections import (
     STAMP_KEY,
     atomic_write_text,
@@ -28,6 +37,7 @@ from runtime.projections import (
     project_log,
     read_stamp,
     render_projections,
+    run_blobs,
     write_projections,
 )
 from tests.observations import observed_read
@@ -147,6 +157,72 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout) == render_projections(log.events())
+
+
+ODD = 'naïve ☃ 😀 \x00\x07\x1f\x7f \u2028 "quoted" \\ tab\t new\nline'
+
+
+def _varied_run(project: Path, tier: Tier, **fields: object) -> list[Event]:
+    """A closed run whose values stress the encoder: non-ASCII and control characters, floats
+    the stdlib and orjson spell differently, large integers, empty containers."""
+    mission = compile_mission(template(tier, f"Find {ODD}", "m-1", **fields)).mission
+    log = MissionEventLog.create(project, f"run-{tier.value}", "m-1")
+    log.append(MissionAdmitted(mission=mission.model_dump(mode="json"), route=ROUTE))
+    log.append(
+        ModelCalled(call_index=1, model="kimi", profile="kimi", outcome="ok", input_tokens=2**40)
+    )
+    log.append(observed_read(f"dir/{ODD}.py", ODD))
+    log.append(
+        ToolCallDenied(
+            call_id=2,
+            tool_name="read",
+            arguments={"path": ".env", "x": {}},
+            reason_code="secret_path",
+            message=ODD,
+        )
+    )
+    log.append(CommentaryEmitted(text=ODD))
+    log.append(BudgetExhausted(budget="time_budget_seconds", limit=3e-06, used=1e-09))
+    if tier is Tier.A5:
+        diff, rollback = f"--- a/x\n+++ b/x\n+{ODD}\n", "--- b/x\n+++ a/x\n"
+        hashes = {"diff_sha256": tagged_sha256(diff), "rollback_sha256": tagged_sha256(rollback)}
+        for text in (diff, rollback):
+            write_blob(blob_dir(project, log.run_id), text)
+        log.append(PatchIntentProposed(intent={"edits": [], "why": ODD}))
+        log.append(PatchValidated(ok=True, files_changed=["x"], **hashes))
+        log.append(RollbackRecorded(**hashes, proven=True))
+        log.append(VerificationRan(argv=["pytest", ODD], exit_code=0, duration_ms=4e-05))
+    report = {"status": "COMPLETE", "findings": [], "big": [2**70, 1e16, 1e-06], ODD: [[], {}]}
+    log.append(ReportValidated(status="COMPLETE", report=report, downgrades=[ODD]))
+    log.append(MissionFinalized(status="COMPLETE", closure_reason="answer_found", detail=ODD))
+    return log.events()
+
+
+@pytest.mark.parametrize(
+    ("tier", "fields"),
+    [
+        (Tier.A3, {}),
+        (Tier.A3, {"mode": "open_investigation", "questions": [ODD, "why?"]}),
+        (Tier.A5, {"owned_paths": ["x"]}),
+    ],
+)
+def test_json_projections_are_what_the_stdlib_encoder_writes(
+    tmp_path: Path, tier: Tier, fields: dict[str, object]
+) -> None:
+    """Older versions wrote them with json.dumps and check_drift compares bytes: same bytes."""
+    events = _varied_run(tmp_path, tier, **fields)
+    rendered = render_projections(events, blobs=run_blobs(tmp_path, events))
+    every = "".join(rendered.values())
+    for token in ("1e-09", "3e-06", "1e-06", "1e+16", str(2**70), str(2**40), "☃ 😀", "[]", "{}"):
+        assert token in every
+    checked = [name for name in rendered if name.endswith(".json")]
+    assert len(checked) >= 7 and ("review_packet.json" in checked) == (tier is Tier.A5)
+    for name in checked:
+        packet = name == "review_packet.json"  # key order as built, no final newline
+        expected = json.dumps(
+            json.loads(rendered[name]), indent=2, sort_keys=not packet, ensure_ascii=False
+        )
+        assert rendered[name] == expected + ("" if packet else "\n"), name
 
 
 def test_fresh_projections_have_no_drift(tmp_path: Path) -> None:
