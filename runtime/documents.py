@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.mission import BUDGET_FIELDS, MissionV1
-from runtime.mission import PATCH_TIERS as MISSION_PATCH_TIERS
+from runtime.mission import BUDGET_FIELDS, PATCH_TIERS, MissionV1
 from runtime.obligations import questions_of
 from runtime.patches.verdict import is_promoted
 from runtime.record import RunRecord
@@ -36,8 +35,6 @@ DOCUMENT_NAMES = (
     SEMANTIC_REVIEW,
     USAGE,
 )
-
-PATCH_TIERS = frozenset(tier.value for tier in MISSION_PATCH_TIERS)
 
 
 def render_documents(record: RunRecord) -> dict[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ from runtime.canonical import indented_json, tagged_sha256
 from runtime.documents import DOCUMENT_NAMES, render_documents
 from runtime.eventlog import MissionEventLog, check_plain_name
 from runtime.events import Event, ProjectionWritten
+from runtime.mission import BUDGET_FIELDS
 from runtime.patches.artifacts import PATCH_ARTIFACTS, render_patch_artifacts
 from runtime.record import RunRecord, reduce
 
@@ -126,18 +127,16 @@ def check_drift(project_root: Path, mission_id: str, events: list[Event]) -> lis
     index_of = {event.event_hash: index for index, event in enumerate(events)}
     blobs = run_blobs(project_root, events)
     render = functools.cache(lambda length: render_projections(events[:length], blobs=blobs))
-    drifts: list[Drift] = []
     anchor = _anchor_prefix(directory, events, index_of)
     expected = set(render(anchor)) if anchor is not None else set()
-    present = {name for name in PROJECTION_NAMES if (directory / name).is_file()}
+    drifts: list[Drift] = []
     for name in PROJECTION_NAMES:
-        if name not in present:
-            if name in expected:
-                drifts.append(Drift(name=name, kind="missing", message=f"{name} is missing"))
-            continue
-        drift = _check_one(directory / name, name, events, index_of, render)
-        if drift is not None:
-            drifts.append(drift)
+        if not (directory / name).is_file():
+            found = ("missing", f"{name} is missing") if name in expected else None
+        else:
+            found = _check_one(directory / name, name, events, index_of, render)
+        if found is not None:
+            drifts.append(Drift(name=name, kind=found[0], message=found[1]))
     return drifts
 
 
@@ -188,16 +187,8 @@ def mission_summary(record: RunRecord) -> dict[str, Any]:
     """The short machine summary: what was asked, how it closed, what it cost."""
     mission = record.mission or {}
     report = record.report
-    budgets = {
-        name: mission.get(name)
-        for name in (
-            "tool_budget",
-            "time_budget_seconds",
-            "max_model_calls",
-            "max_files_to_inspect",
-            "max_total_observation_bytes",
-        )
-        if mission.get(name) is not None
+    budgets = {  # the first five, the budgets of a read (the ledger has them all)
+        name: mission.get(name) for name in BUDGET_FIELDS[:5] if mission.get(name) is not None
     }
     implementation = record.implementation
     return {
@@ -266,17 +257,12 @@ def summary_markdown(record: RunRecord) -> str:
             if isinstance(finding, dict):
                 refs = ", ".join(str(ref) for ref in finding.get("evidence_refs") or []) or "none"
                 lines.append(f"- {finding.get('claim', '')} (evidence: {refs})")
-        for downgrade in record.report.downgrades:
-            lines.append(f"- Downgraded: {downgrade}")
-        lines.append("")
+        lines += [*(f"- Downgraded: {downgrade}" for downgrade in record.report.downgrades), ""]
     if record.files_inspected:
-        lines += ["## Files inspected", ""]
-        lines += [f"- `{path}`" for path in record.files_inspected]
-        lines.append("")
+        lines += ["## Files inspected", "", *(f"- `{path}`" for path in record.files_inspected), ""]
     if record.denials:
-        lines += ["## Denied tool calls", ""]
-        lines += [f"- {d.tool_name}: {d.reason_code} ({d.message})" for d in record.denials]
-        lines.append("")
+        denied = [f"- {d.tool_name}: {d.reason_code} ({d.message})" for d in record.denials]
+        lines += ["## Denied tool calls", "", *denied, ""]
     implementation = record.implementation
     if implementation.intent_rounds or implementation.validation:
         validation = implementation.validation or {}
@@ -393,45 +379,30 @@ def _check_one(
     events: list[Event],
     index_of: dict[str, int],
     render: Callable[[int], dict[str, str]],
-) -> Drift | None:
+) -> tuple[DriftKind, str] | None:
+    """The drift of the projection at ``path`` (its kind and message), or None."""
     stamp = _logged_stamp(name, events) if name in PATCH_ARTIFACTS else read_stamp(path)
     if stamp is None:
         what = "the log records no ProjectionWritten of it" if name in PATCH_ARTIFACTS else ""
-        return Drift(
-            name=name,
-            kind="unreadable",
-            message=f"{name} has no readable stamp{what and ': '}{what}",
-        )
+        return "unreadable", f"{name} has no readable stamp{what and ': '}{what}"
     run_id = events[0].run_id if events else None
     if stamp.get("run_id") != run_id:
-        return Drift(
-            name=name,
-            kind="other_run",
-            message=f"{name} was written by run {stamp.get('run_id')}, not {run_id}",
-        )
+        return "other_run", f"{name} was written by run {stamp.get('run_id')}, not {run_id}"
     head = stamp.get("head_hash")
     if head not in index_of:
-        return Drift(
-            name=name,
-            kind="unknown_head",
-            message=f"{name} is stamped with head {head}, which the log does not hold "
-            "(the log lost events, or the file was forged)",
+        return "unknown_head", (
+            f"{name} is stamped with head {head}, which the log does not hold "
+            "(the log lost events, or the file was forged)"
         )
     length = index_of[head] + 1
     fresh = render(length).get(name)
     if fresh is None or path.read_bytes() != fresh.encode("utf-8"):
-        return Drift(
-            name=name,
-            kind="mismatch",
-            message=f"{name} differs from a fresh reduction of the log up to seq {length}",
-        )
+        return "mismatch", f"{name} differs from a fresh reduction of the log up to seq {length}"
     later = [e for e in events[length:] if e.event_type != "ProjectionWritten"]
     if later:
-        return Drift(
-            name=name,
-            kind="stale",
-            message=f"{name} reflects seq {length}, but the log holds {len(later)} newer "
-            f"event(s) up to seq {events[-1].seq}",
+        return "stale", (
+            f"{name} reflects seq {length}, but the log holds {len(later)} newer "
+            f"event(s) up to seq {events[-1].seq}"
         )
     return None
 

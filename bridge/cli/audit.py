@@ -95,12 +95,7 @@ def show_trace(mission_id: str | None, project: Path, as_json: bool) -> None:
 @click.argument("mission_id")
 @_PROJECT
 @json_option
-@click.option(
-    "--repair",
-    is_flag=True,
-    help="When projections drifted from an intact log (a power cut, a hand edit), re-render "
-    "them from the log, then audit again.",
-)
+@click.option("--repair", is_flag=True, help="Re-render drifted projections from the log first.")
 def audit_mission(mission_id: str, project: Path, as_json: bool, repair: bool) -> None:
     """Audit a mission: log chain, projection drift against the log, artifacts present."""
     _recover(project)
@@ -114,9 +109,7 @@ def audit_mission(mission_id: str, project: Path, as_json: bool, repair: bool) -
     if repair and chain["ok"] and not drift["ok"]:  # the projections are caches of the log
         with MissionEventLog.open(log_path) as log:
             project_log(project, log)  # appends ProjectionWritten, as promote does
-        click.echo(
-            f"repaired: {len(drift['problems'])} drifted projection(s) re-rendered", err=True
-        )
+        click.echo(f"repaired: {len(drift['problems'])} projection(s) re-rendered", err=True)
         checks = audit(project, mission_id, log_path)
     ok = all(check["ok"] for check in checks)
     if as_json:
@@ -134,27 +127,20 @@ def audit_mission(mission_id: str, project: Path, as_json: bool, repair: bool) -
 def audit(project: Path, mission_id: str, log_path: Path) -> list[dict[str, Any]]:
     """The audit's checks, each ``{name, ok, problems}``; later checks need an intact chain."""
     verification, events = verify_and_load(log_path)
-    chain = {
-        "name": "log chain",
-        "ok": verification.ok,
-        "problems": [f"{p.kind}: {p.message}" for p in verification.problems],
-    }
+    chain = _check("log chain", [f"{p.kind}: {p.message}" for p in verification.problems])
     if not verification.ok:
-        skipped = "skipped: the log chain is broken, so nothing can be derived from it"
-        return [
-            chain,
-            {"name": "projection drift", "ok": False, "problems": [skipped]},
-            {"name": "artifacts", "ok": False, "problems": [skipped]},
-        ]
+        skipped = ["skipped: the log chain is broken, so nothing can be derived from it"]
+        return [chain, _check("projection drift", skipped), _check("artifacts", skipped)]
     drifts = check_drift(project, mission_id, events)
-    drift = {
-        "name": "projection drift",
-        "ok": not drifts,
-        "problems": [f"{d.name}: {d.kind}: {d.message}" for d in drifts],
-    }
-    artifact_problems = _artifact_problems(project, mission_dir(project, mission_id), events)
-    artifacts = {"name": "artifacts", "ok": not artifact_problems, "problems": artifact_problems}
-    return [chain, drift, artifacts]
+    return [
+        chain,
+        _check("projection drift", [f"{d.name}: {d.kind}: {d.message}" for d in drifts]),
+        _check("artifacts", _artifact_problems(project, mission_dir(project, mission_id), events)),
+    ]
+
+
+def _check(name: str, problems: list[str]) -> dict[str, Any]:
+    return {"name": name, "ok": not problems, "problems": problems}
 
 
 def _artifact_problems(project: Path, directory: Path, events: list[Event]) -> list[str]:
@@ -252,16 +238,7 @@ def explain_mission(mission_id: str | None, project: Path, as_json: bool) -> Non
     record = reduce(load_events(log_path))
     lines = explain(record)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "mission_id": record.mission_id,
-                    "run_id": record.run_id,
-                    "status": record.status,
-                    "lines": lines,
-                },
-                indent=2,
-            )
-        )
+        fields = {name: getattr(record, name) for name in ("mission_id", "run_id", "status")}
+        click.echo(json.dumps(fields | {"lines": lines}, indent=2))
     else:
         click.echo("\n".join(lines))

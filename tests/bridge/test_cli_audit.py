@@ -193,7 +193,7 @@ def test_audit_repair_rerenders_drifted_projections_from_the_log(tmp_path: Path)
     summary.write_text(summary.read_text().replace("COMPLETE", "FAILED"))
     done = _codex_oss("audit-mission", "m-1", "--repair", "--project", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "repaired: 2 drifted projection(s)" in done.stderr
+    assert "repaired: 2 projection(s) re-rendered" in done.stderr
     assert done.stdout.startswith("OK: mission m-1")
     assert (_unstamped(report), _unstamped(summary)) == before  # the stamp names the new head
     assert _audit(tmp_path)[0] == 0
