@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runtime.atomic import fsync_dir
+from runtime.atomic import fsync_dir, write_all
 from runtime.canonical import canonical_json, tagged_sha256
 from runtime.events import (
     Event,
@@ -206,7 +206,7 @@ class MissionEventLog:
                 head = Head(event.seq, event.event_hash, head.offset + len(line))
                 if then is not None and len(events) == 1:
                     pending[:0] = then(event)
-            _write_all(self._fd, b"".join(lines))
+            write_all(self._fd, b"".join(lines))
             self._head = head
             if sync:
                 self.sync()
@@ -394,13 +394,6 @@ def _verified(path: Path, data: bytes, **context: Any) -> list[Event]:
     if result.problems:
         raise EventLogCorrupted(path, result.problems)
     return result.events
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 @contextlib.contextmanager

@@ -485,7 +485,7 @@ _TORN_WRITER = textwrap.dedent(
 
     log = eventlog.MissionEventLog.open(Path(sys.argv[1]))
     log.append(CommentaryEmitted(text="complete"))
-    eventlog._write_all = half_then_die
+    eventlog.write_all = half_then_die
     log.append(CommentaryEmitted(text="never finished"))
     """
 )
