@@ -133,6 +133,12 @@ _FORMAT_RULES: tuple[tuple[str, re.Pattern[str], int, bool], ...] = (
     ("url_credentials", re.compile(r"://[^\s:/@'\"]+:([^\s/@'\"]+)@"), 1, False),
 )
 
+# What every match of a rule above contains: a text with none of these skips the rules.
+_RULE_GATE = re.compile(
+    r"-----BEGIN|PuTTY-User-Key-File-|A3T|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|glpat-"
+    r"|sk-|xox|hooks\.slack\.com|AIza|k_live_|k_test_|hf_|npm_|eyJ|://"
+)
+
 # `password = "..."`, `API_KEY: ...`, `"client_secret": "..."`, `--token=...`: a key holding a
 # secret word, then the value, which _looks_secret must accept. Run on ASCII-lowered text
 # (same length, so offsets carry over), because IGNORECASE disables the fast literal scan.
@@ -206,6 +212,10 @@ _DETECT_SECRETS_PLUGINS = tuple(
         TelegramBotTokenDetector: (":[0-9a-z_-]{35}",),
         TwilioKeyDetector: ("ac[a-z0-9]{32}", "sk[a-z0-9]{32}"),
     }.items()
+)
+# Any plugin's gate: most texts pass none, and one search rules out every plugin.
+_PLUGIN_GATE = re.compile(
+    "|".join(g.pattern for _, _, gates in _DETECT_SECRETS_PLUGINS for g in gates)
 )
 
 
@@ -281,7 +291,7 @@ class Redactor:
 
 def _format_spans(text: str) -> Iterator[_Span]:
     """Spans of every known secret format in ``text``: our rules, then detect-secrets'."""
-    for kind, pattern, group, at_boundary in _FORMAT_RULES:
+    for kind, pattern, group, at_boundary in _FORMAT_RULES if _RULE_GATE.search(text) else ():
         for match in pattern.finditer(text):
             start = match.start()
             if at_boundary and start > 0 and text[start - 1] in _TOKEN_CHARS:
@@ -391,6 +401,8 @@ def _printable(data: bytes) -> str | None:
 def _detect_secrets_spans(text: str) -> Iterator[_Span]:
     """Spans of every value detect-secrets' format plugins report in ``text``."""
     lowered = _ascii_lower(text)
+    if not _PLUGIN_GATE.search(lowered):
+        return
     for plugin, kind, gates in _DETECT_SECRETS_PLUGINS:
         for gate in gates:  # a loop, not any(): most texts pass no gate, and any() costs more
             if gate.search(lowered):

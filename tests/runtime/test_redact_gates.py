@@ -1,4 +1,5 @@
-"""The gates in front of detect-secrets' plugins never spare a text a plugin would flag."""
+"""The gates in front of our format rules and detect-secrets' plugins never spare a text a
+rule or a plugin would flag."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.redact import _DETECT_SECRETS_PLUGINS, Redactor, _ascii_lower, marker
+from runtime.redact import (
+    _DETECT_SECRETS_PLUGINS,
+    _FORMAT_RULES,
+    _PLUGIN_GATE,
+    _RULE_GATE,
+    Redactor,
+    _ascii_lower,
+    marker,
+)
 
 PATTERNS = [
     (kind, pattern, gates)
@@ -31,6 +40,24 @@ def test_every_text_a_plugin_pattern_matches_passes_a_gate_of_its_plugin(
         assert pattern.search(text)
         lowered = _ascii_lower(text)
         assert any(gate.search(lowered) for gate in gates), f"{kind} gates miss {text!r}"
+        assert _PLUGIN_GATE.search(lowered), f"the plugins' gate misses {text!r}"
+
+    passes()
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [(kind, pattern) for kind, pattern, _, _ in _FORMAT_RULES],
+    ids=[f"{kind}-{n}" for n, (kind, *_) in enumerate(_FORMAT_RULES)],
+)
+def test_every_text_a_format_rule_matches_passes_the_rules_gate(
+    kind: str, pattern: re.Pattern[str]
+):
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.from_regex(pattern))
+    def passes(text: str) -> None:
+        assert pattern.search(text)
+        assert _RULE_GATE.search(text), f"the rules' gate misses a {kind} in {text!r}"
 
     passes()
 
