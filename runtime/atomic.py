@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Write ``text`` (UTF-8) so that readers see the old file or the new one, never a mix.
@@ -21,12 +23,15 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     from it after a power cut) the file may be stale or missing after one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         # os-level calls: open() adds a buffer, an fstat and a tty check, which cost more
         # than the write itself for a small file.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fd = os.open(temporary, _NEW_FILE, 0o644)
+        except FileNotFoundError:  # a new folder: made here, not checked before every write
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, _NEW_FILE, 0o644)
         try:
             write_all(fd, text.encode("utf-8"))
             if durable:
