@@ -164,11 +164,6 @@ class MissionEventLog:
         return self._head.seq
 
     @property
-    def synced_seq(self) -> int:
-        """The seq of the last event known to be on disk."""
-        return self._synced
-
-    @property
     def head_hash(self) -> str | None:
         """The ``event_hash`` of the last event, or None for an empty log."""
         return self._head.hash
@@ -222,7 +217,7 @@ class MissionEventLog:
             written = self._head.seq
             if written > self._synced and self._fd >= 0:  # close() synced already
                 os.fsync(self._fd)
-                self._synced = max(self._synced, written)
+                self._synced = written  # the lock keeps syncs in order
             if self._new_folder:
                 fsync_dir(self.path.parent)
                 self._new_folder = False

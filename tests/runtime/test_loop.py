@@ -40,7 +40,7 @@ class WatchedLog(MissionEventLog):
     on disk."""
 
     def append_all(self, entries: Any, then: Any = None, *, sync: bool = True) -> list[Event]:
-        self.appends.append((type(entries[0][0]).__name__, self.synced_seq))
+        self.appends.append((type(entries[0][0]).__name__, self._synced))
         return super().append_all(entries, then, sync=sync)
 
     @property
@@ -108,7 +108,7 @@ def test_a_models_answer_is_acted_on_once_the_turns_events_are_on_disk(project: 
     # its ModelCalled follows) was on disk when the answer was recorded; the close synced all.
     assert len(answers) == len(asked) == 3
     assert all(synced >= seq - 1 for synced, seq in zip(answers, asked, strict=True))
-    assert log.synced_seq == loop.record.event_count and result.status == "COMPLETE"
+    assert log._synced == loop.record.event_count and result.status == "COMPLETE"
 
 
 def test_commentary_reaches_the_client_only_once_its_events_are_on_disk(project: Path) -> None:
@@ -116,7 +116,7 @@ def test_commentary_reaches_the_client_only_once_its_events_are_on_disk(project:
     pending_at_delivery: list[bool] = []
 
     async def deliver(line: str) -> None:
-        pending_at_delivery.append(log.synced_seq < log.seq)
+        pending_at_delivery.append(log._synced < log.seq)
 
     run(project, [READ, GROUNDED], on_commentary=deliver, log=log)
     assert len(pending_at_delivery) > 3 and not any(pending_at_delivery)
