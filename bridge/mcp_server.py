@@ -124,9 +124,7 @@ async def _run_mission(
         admit(handoff, registry.resolve(alias), project)
     except MissionContractError as exc:
         raise ToolCallError(contract_problems(exc)) from None
-    except HandoffError as exc:
-        raise ToolCallError(f"run_mission refused the call; nothing ran: {exc.message}") from None
-    except AdmissionError as exc:  # the profile lost the tier in this project
+    except (HandoffError, AdmissionError) as exc:  # AdmissionError: the tier was lost here
         raise ToolCallError(f"run_mission refused the call; nothing ran: {exc.message}") from None
 
     context = server.request_context
