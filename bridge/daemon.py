@@ -277,26 +277,12 @@ def status(project: Path, settings: Settings | None = None) -> Status:
         return Status("stopped", project, detail="no pid file")
     pid, host, port = recorded["pid"], recorded["host"], recorded["port"]
     if not is_bridge_process(pid):
-        return Status(
-            "stale",
-            project,
-            pid=pid,
-            host=host,
-            port=port,
-            detail=f"pid file names {pid}, which is not a running bridge",
-        )
+        why = f"pid file names {pid}, which is not a running bridge"
+        return Status("stale", project, pid, host, port, detail=why)
     key = settings.PROXY_API_KEY if settings is not None else None
     health = fetch_health(host, port, key) if port else None
     running_hash = (health or {}).get("source_hash") or recorded["source_hash"]
-    current = Status(
-        "running",
-        project,
-        pid=pid,
-        host=host,
-        port=port,
-        source_hash=running_hash,
-        health=health,
-    )
+    current = Status("running", project, pid, host, port, running_hash, health)
     if running_hash:
         current.code_matches = running_hash == source_hash()
     if health is None:
@@ -482,18 +468,14 @@ def _wiring_checks(project: Path, codex_home: Path | None) -> list[Check]:
 
 def _upstream_check(settings: Settings) -> Check:
     url = settings.UPSTREAM_BASE_URL.rstrip("/") + "/models"
-    headers = (
-        {"Authorization": f"Bearer {settings.OPENCODE_GO_API_KEY}"}
-        if settings.OPENCODE_GO_API_KEY
-        else {}
-    )
+    key = settings.OPENCODE_GO_API_KEY
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         response = httpx.get(url, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         return Check("upstream", "fail", f"{url} unreachable: {type(exc).__name__}")
-    if response.status_code >= 400:
-        return Check("upstream", "fail", f"{url} answered HTTP {response.status_code}")
-    return Check("upstream", "ok", f"{url} answered HTTP {response.status_code}")
+    verdict = "fail" if response.status_code >= 400 else "ok"
+    return Check("upstream", verdict, f"{url} answered HTTP {response.status_code}")
 
 
 def _live_check(settings: Settings, registry: Any, alias: str) -> Check:
