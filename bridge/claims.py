@@ -354,41 +354,35 @@ def evaluate_claim(
     """
     required = spec.required if spec is not None else False
     description = spec.description if spec is not None else ""
-
-    def status(state: Status, why: str, *, when: str | None = None, tests: int = 0) -> ClaimStatus:
-        return ClaimStatus(claim, state, why, required, when, tests, description)
-
     if artifact is None:
         why = f"artifact unreadable: {artifact_error}" if artifact_error else "no artifact"
-        return status(Status.MISSING, why + "; run the burn-in (codex-oss burnin)")
+        why += "; run the burn-in (codex-oss burnin)"
+        return ClaimStatus(claim, Status.MISSING, why, required, description=description)
     when_text = str(artifact["when"])
     tests = len(artifact["tests"])
+
+    def status(state: Status, why: str) -> ClaimStatus:
+        return ClaimStatus(claim, state, why, required, when_text, tests, description)
+
     if artifact["verdict"] != VERDICT_SUPPORTED:
-        reason = str(artifact.get("reason") or "verdict failing")
-        return status(Status.FAILING, reason, when=when_text, tests=tests)
+        return status(Status.FAILING, str(artifact.get("reason") or "verdict failing"))
     trees = spec.depends_on if spec is not None else tuple(artifact["depends_on"])
     proven = artifact["source_hashes"]
-    changed = [tree for tree in trees if proven.get(tree) != current_hashes.get(tree)]
-    if changed:
+    if changed := [tree for tree in trees if proven.get(tree) != current_hashes.get(tree)]:
         names = ", ".join(f"{tree}/" for tree in changed)
-        why = f"{names} changed since it was proven"
-        return status(Status.STALE, why, when=when_text, tests=tests)
-    current_files = file_hashes or {}
-    edited = [
-        path
-        for path, digest in artifact["proof_files"].items()
-        if current_files.get(path) != digest
-    ]
+        return status(Status.STALE, f"{names} changed since it was proven")
+    files = file_hashes or {}
+    edited = [path for path, sha in artifact["proof_files"].items() if files.get(path) != sha]
     if edited:
         why = f"proof module {', '.join(sorted(edited))} changed since it was proven"
-        return status(Status.STALE, why, when=when_text, tests=tests)
+        return status(Status.STALE, why)
     limit = max_age or _artifact_max_age(artifact) or DEFAULT_MAX_AGE
     age = now - _parse_when(when_text)
     if age > limit:
         why = f"proven {_human(age)} ago, older than the max age {_human(limit)}"
-        return status(Status.STALE, why, when=when_text, tests=tests)
+        return status(Status.STALE, why)
     why = f"{tests} test(s) passed {_human(max(age, timedelta(0)))} ago"
-    return status(Status.SUPPORTED, why, when=when_text, tests=tests)
+    return status(Status.SUPPORTED, why)
 
 
 def evaluate_all(
