@@ -177,7 +177,7 @@ def plan_install(
     files: list[PlannedFile] = []
     user_config = current.get(USER_CONFIG)
     merged = merge_config(user_config, provider_block(options), notes)
-    merged = merge_mcp_server(merged, mcp_server_block(options), notes)
+    merged = merge_mcp_server(merged, mcp_server_block(options))
     files.append(PlannedFile(USER_CONFIG, user_config, merged))
     project_config = current.get(CONFIG_FILE)
     if project_config is not None:
@@ -258,7 +258,7 @@ def mcp_server_block(options: InstallOptions) -> dict[str, Any]:
     }
 
 
-def merge_mcp_server(current: str, block: Mapping[str, Any], notes: list[str]) -> str:
+def merge_mcp_server(current: str, block: Mapping[str, Any]) -> str:
     """``current`` config.toml with the bridge's MCP server registered, everything else kept."""
     doc = _parse_toml(current, USER_CONFIG)
     existing = _entry_table(doc, "mcp_servers", MCP_SERVER_ID, block, "servers")
