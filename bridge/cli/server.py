@@ -83,9 +83,7 @@ def restart(host: str, port: int | None, project: Path) -> None:
     recorded = RunFiles(project).read() or {}
     click.echo(stop_bridge(project))
     settings = serving_settings(project)
-    bind_port = recorded.get("port") or serving_port(project, settings)
-    if port is not None:
-        bind_port = port
+    bind_port = serving_port(project, settings, recorded.get("port") if port is None else port)
     try:
         current = start_daemon(project, host, bind_port, settings)
     except DaemonError as exc:
