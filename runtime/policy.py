@@ -16,6 +16,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ class ScopePolicy:
         self.project_root = Path(os.path.realpath(project_root))
         self._given_root = Path(os.path.abspath(project_root))
         self._root_prefix = os.path.join(self.project_root, "")  # with one trailing separator
+        # The root's identity: a walk down from it trusts it only while it names this directory.
+        self._root_st = os.stat(self.project_root) if self.project_root.is_dir() else None
         self.scope: tuple[str, ...] = tuple(
             dict.fromkeys([*mission.allowed_roots, *mission.allowed_paths])
         )
@@ -137,7 +140,7 @@ class ScopePolicy:
         relative = self._lexical(path)
         self._check_name(relative, path)
         # Resolve every symlink before looking at the target: the real path decides.
-        real = os.path.realpath(os.path.join(self.project_root, relative))
+        real = self._real(relative)
         real_relative = self._inside_project(real, path)
         if real_relative != relative:
             self._check_name(real_relative, path, via_link=True)
@@ -187,9 +190,8 @@ class ScopePolicy:
     def visible(self, relative: str) -> bool:
         """Whether an entry may appear in a listing or search: in scope (or on the way to it)
         and not denied by name."""
-        if self.is_denied_relative(relative) is not None:
-            return False
-        return self.in_scope(relative) or self.is_scope_ancestor(relative)
+        scoped = self.in_scope(relative) or self.is_scope_ancestor(relative)
+        return scoped and self.is_denied_relative(relative) is None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -225,6 +227,22 @@ class ScopePolicy:
             raise ScopeDenied("path_escape", f"{path!r} leads outside the project.")
         return normal
 
+    def _real(self, relative: str) -> str:
+        """``os.path.realpath`` of project path ``relative``, by lstat from the root down (not from
+        ``/``) while no part below the root is a link and the root names the directory it did."""
+        real = self._root_prefix[:-1]  # no trailing separator ("" for the root "/")
+        try:
+            for part in relative.split("/") if relative != "." else ():
+                real += os.sep + part
+                if stat.S_ISLNK(os.lstat(real).st_mode):
+                    break
+            else:  # no link below the root: whether it is still the same directory decides
+                if self._root_st and os.path.samestat(os.stat(self._root_prefix), self._root_st):
+                    return real or os.sep
+        except OSError:
+            pass  # a part is missing (or the root is): realpath says what the path names
+        return os.path.realpath(os.path.join(self.project_root, relative))
+
     def _inside_project(self, real: str, path: str) -> str:
         # Both are real paths (absolute, normalised): a prefix test decides what relpath would.
         if real == str(self.project_root):
@@ -244,9 +262,8 @@ class ScopePolicy:
         raise ScopeDenied(reason, f"{path!r}{how} {_WHY[reason]}")
 
     def _scope_ok(self, relative: str, allow_scope_ancestor: bool) -> bool:
-        if self.in_scope(relative):
-            return True
-        return allow_scope_ancestor and (relative == "." or self.is_scope_ancestor(relative))
+        ancestor = allow_scope_ancestor and (relative == "." or self.is_scope_ancestor(relative))
+        return self.in_scope(relative) or ancestor
 
 
 _WHY: dict[str, str] = {

@@ -82,6 +82,29 @@ def test_symlink_into_a_sibling_whose_name_extends_the_project_s_is_refused(proj
     assert error.reason_code == "path_escape"
 
 
+@pytest.mark.parametrize("swapped", ["the root", "its parent"])
+def test_a_project_root_swapped_for_a_link_elsewhere_is_refused(tmp_path: Path, swapped: str):
+    # The walk below the root trusts the root only while it names the directory it did.
+    for top in ("home", "other"):
+        (tmp_path / top / "project" / "src").mkdir(parents=True)
+        (tmp_path / top / "project" / "src" / "a.py").write_text(f"{top}\n")
+    project = tmp_path / "home" / "project"
+    policy = policy_for(project)
+    link = project if swapped == "the root" else project.parent
+    link.rename(tmp_path / "moved")
+    link.symlink_to(tmp_path / "other" / link.relative_to(tmp_path / "home"))
+    assert denied(policy, "src/a.py").reason_code == "path_escape"
+    assert denied(policy, "src").reason_code == "path_escape"
+
+
+def test_resolving_walks_from_the_root_to_the_same_answer_as_realpath(project: Path):
+    (project / "src" / "alias").symlink_to(project / "src" / "pkg")
+    policy = policy_for(project)
+    for path in (".", "src", "src/pkg/core.py", "src/alias/core.py", "src/missing/x.py"):
+        resolved = policy.resolve(path, must_exist=False)
+        assert str(resolved.absolute) == os.path.realpath(project / path)
+
+
 def test_symlink_into_git_internals_is_refused(project: Path):
     (project / "src" / "cfg").symlink_to(project / ".git" / "config")
     error = denied(policy_for(project), "src/cfg")
