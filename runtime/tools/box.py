@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from functools import cache, partial
 from pathlib import Path
 
-from runtime.canonical import canonical_json
 from runtime.events import ToolCallDenied, ToolObserved
 from runtime.mission import MissionV1
 from runtime.policy import DEFAULT_CRITICAL_ROOTS, ScopeDenied, ScopePolicy
@@ -66,8 +65,8 @@ class ProjectToolBox:
         )
         self.observation_bytes = 0
         self._inspected: dict[str, None] = {}
-        self._cache: dict[str, ToolObserved] = {}
-        self._repeats: dict[str, int] = {}
+        self._cache: dict[tuple, ToolObserved] = {}
+        self._repeats: dict[tuple, int] = {}
         self._repository = cache(partial(GitView, self.project_root))
 
     @property
@@ -112,7 +111,7 @@ class ProjectToolBox:
         except ValueError as exc:
             return deny("invalid_arguments", f"{exc}.")
         shown = args
-        key = canonical_json([tool_name, args])
+        key = (tool_name, *args.items())  # normalised: ints and strings in parameter order
         remaining = self.max_total_observation_bytes - self.observation_bytes
 
         previous = self._cache.get(key)

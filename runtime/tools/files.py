@@ -30,12 +30,9 @@ class RedactedFiles:
         self.redactor = redactor
         self._cache: dict[tuple[str, int, int], str] = {}
 
-    def text(self, absolute: Path, relative: str, limit: int) -> str:
-        """The file's text with secrets redacted (whole file, so multi-line blocks are seen)."""
-        return self.redacted(*read_regular_file(absolute, relative, limit))
-
     def redacted(self, raw: str, key: tuple[str, int, int]) -> str:
-        """``raw`` (a file's text as :func:`read_regular_file` returned it) redacted, cached."""
+        """``raw`` (a file's text as :func:`read_regular_file` returned it) redacted, cached:
+        the whole file, so multi-line blocks are seen."""
         cached = self._cache.get(key)
         if cached is None:
             cached = self.redactor.redact(raw).text
@@ -56,8 +53,8 @@ def read_regular_file(
         raise ToolRefused(
             "unreadable", f"{relative!r} cannot be opened ({exc.strerror})."
         ) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ToolRefused("not_a_file", f"{relative!r} is not a regular file.")
         if info.st_size > limit:
@@ -66,8 +63,12 @@ def read_regular_file(
                 f"{relative!r} is {info.st_size} bytes, above the {limit} byte limit; grep it "
                 "for what you need.",
             )
-        # The size fstat saw and a byte (asking for the limit allocates it); 0 may be unknown.
-        data = handle.read((info.st_size or limit) + 1)
+        # Unbuffered (a file object costs more), to fstat's size and a byte (0 may be unknown).
+        data, want = b"", (info.st_size or limit) + 1
+        while len(data) < want and (chunk := os.read(fd, want - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
         raise ToolRefused("binary_file", f"{relative!r} is a binary file and is not shown.")
     key = (str(absolute), info.st_mtime_ns, info.st_size)
@@ -79,7 +80,7 @@ def split_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+    return [line.removesuffix("\r") for line in lines] if "\r" in text else lines
 
 
 def join(base: str, name: str) -> str:

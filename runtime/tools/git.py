@@ -77,10 +77,7 @@ def _stat_table(policy: ScopePolicy, view: GitView, stats: list[tuple[str, str, 
             hidden += 1
             continue
         lines.append(f"{relative} | +{added} -{deleted}")
-    if not lines:
-        lines.append("(no file changes in scope)")
-    else:
-        lines.append(f"{len(lines)} files changed")
+    lines.append(f"{len(lines)} files changed" if lines else "(no file changes in scope)")
     if hidden:
         lines.append(f"({hidden} files outside the mission's scope or policy not shown)")
     return "\n".join(lines) + "\n"

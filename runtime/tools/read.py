@@ -11,7 +11,7 @@ from typing import Any
 from runtime.redact import MARKER_PREFIX
 from runtime.tools.caps import DEFAULT_READ_LINES, MAX_LINE_CHARS, MAX_READ_FILE_BYTES
 from runtime.tools.context import ToolContext
-from runtime.tools.files import split_lines
+from runtime.tools.files import read_regular_file, split_lines
 from runtime.tools.output import Output, ToolRefused
 
 __all__ = ["line_window", "read"]
@@ -32,7 +32,8 @@ def read(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
             f"{target.relative!r} would be one more. Re-read a file already inspected or "
             "write your report.",
         )
-    lines = split_lines(context.files.text(target.absolute, target.relative, MAX_READ_FILE_BYTES))
+    raw, key = read_regular_file(target.absolute, target.relative, MAX_READ_FILE_BYTES)
+    lines = split_lines(context.files.redacted(raw, key))
     inspected.setdefault(target.relative, None)
     if not lines:
         return Output("(empty file)", path=target.relative)
@@ -70,12 +71,11 @@ def line_window(
     end = min(wanted_end, len(lines))
     chunks: list[str] = []
     used = 0
-    for number in range(start, end + 1):
-        line = lines[number - 1]
+    for number, line in enumerate(lines[start - 1 : end], start):
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + " [line cut]"
         entry = f"{number}\t{line}\n"
-        used += len(entry.encode("utf-8"))
+        used += len(entry) if entry.isascii() else len(entry.encode("utf-8"))
         chunks.append(entry)
         if used > cap:
             break
@@ -89,17 +89,14 @@ def line_window(
             else ""
         )
         body = "".join(chunks) + note
-        size = len(body.encode("utf-8"))
-        if size <= cap:
+        if (len(body) if body.isascii() else len(body.encode("utf-8"))) <= cap:
             return body, last, truncated
-        if len(chunks) > 1:
-            chunks.pop()
-            continue
-        # One line that does not fit: keep its head, marked, so the range stays honest.
-        if cap - len(note.encode("utf-8")) < 32:
-            note = ""  # a cap too small for the note: the truncated flag still says so
-        room = max(0, cap - len(note.encode("utf-8")) - len(" [line cut]\n"))
-        head = chunks[0].encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip("\n")
-        chunks[0] = head + " [line cut]\n"
-        body = chunks[0] + note
-        return body, last, truncated
+        if len(chunks) == 1:
+            break
+        chunks.pop()
+    # One line that does not fit: keep its head, marked, so the range stays honest.
+    if cap - len(note.encode("utf-8")) < 32:
+        note = ""  # a cap too small for the note: the truncated flag still says so
+    room = max(0, cap - len(note.encode("utf-8")) - len(" [line cut]\n"))
+    head = chunks[0].encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip("\n")
+    return head + " [line cut]\n" + note, last, truncated

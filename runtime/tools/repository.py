@@ -35,11 +35,7 @@ class GitView:
 
     def to_project(self, repo_path: str) -> str | None:
         """A repository-relative path as project-relative, or None if outside the project."""
-        if not self.prefix:
-            return repo_path
-        if repo_path.startswith(self.prefix):
-            return repo_path[len(self.prefix) :]
-        return None
+        return repo_path.removeprefix(self.prefix) if repo_path.startswith(self.prefix) else None
 
     def _run(self, *argv: str) -> str:
         try:
@@ -113,9 +109,5 @@ class GitView:
 
 def numstat(out: str) -> list[tuple[str, str, str]]:
     """Parse ``--numstat -z`` output (renames off): added, deleted, path per record."""
-    rows = []
-    for record in out.split("\0"):
-        parts = record.strip("\n").split("\t", 2)
-        if len(parts) == 3 and parts[2]:
-            rows.append((parts[0], parts[1], parts[2]))
-    return rows
+    rows = (record.strip("\n").split("\t", 2) for record in out.split("\0"))
+    return [(row[0], row[1], row[2]) for row in rows if len(row) == 3 and row[2]]

@@ -93,10 +93,7 @@ def grep(context: ToolContext, args: dict[str, Any], cap: int) -> Output:
                 break
     except TimeoutError:
         stopped = f"time limit of {context.grep_deadline_seconds:g}s reached"
-    if not blocks:
-        text = f"No matches for {args['pattern']!r} under {base.relative!r}."
-    else:
-        text = "--\n".join(blocks)
+    text = "--\n".join(blocks) or f"No matches for {args['pattern']!r} under {base.relative!r}."
     if stopped:
         text += f"[{hits} hits shown; {stopped}; narrow the pattern, path or glob]\n"
     return Output(text, truncated=bool(stopped), redactions=text.count(MARKER_PREFIX))

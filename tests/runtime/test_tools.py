@@ -7,6 +7,8 @@ from pathlib import Path
 
 import git
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime.events import ToolCallDenied, ToolObserved
 from runtime.mission import Tier, compile_mission, template
@@ -18,7 +20,8 @@ from runtime.tools import (
     compile_search_pattern,
     normalise_arguments,
 )
-from runtime.tools.caps import DEFAULT_READ_LINES
+from runtime.tools.caps import DEFAULT_READ_LINES, MIN_OBSERVATION_BYTES
+from runtime.tools.files import read_regular_file, split_lines
 from runtime.tools.read import line_window
 
 SECRET = "sk-proj-" + "Zq8XvT3LmN0pR5sW7yA2bC4dE6fG"
@@ -232,6 +235,42 @@ def test_line_window_never_exceeds_the_cap_and_names_the_last_line():
     body, last, truncated = line_window(lines, 5, 6, 10_000)
     assert (last, truncated) == (6, False)
     assert "[shown" not in body
+
+
+# Characters of 1 to 4 UTF-8 bytes, and an ASCII run of the same byte length for each.
+_WIDE = {"a": "a", "é": "bb", "€": "ccc", "😀": "dddd"}
+
+
+@given(
+    st.lists(st.text(alphabet="aé€😀", max_size=40), min_size=1, max_size=20),
+    st.integers(MIN_OBSERVATION_BYTES, 700),
+    st.booleans(),
+)
+def test_line_window_counts_bytes_alike_for_ascii_and_wider_text(lines, cap, always_note):
+    # The ASCII fast path counts characters; other text is encoded. Lines of equal byte
+    # lengths must end the window at the same line, and neither window may pass the cap.
+    ascii_lines = ["".join(_WIDE[c] for c in line) for line in lines]
+    wide = line_window(lines, 1, len(lines), cap, always_note=always_note)
+    narrow = line_window(ascii_lines, 1, len(lines), cap, always_note=always_note)
+    assert wide[1:] == narrow[1:]
+    assert len(wide[0].encode()) <= cap and len(narrow[0].encode()) <= cap
+    if "[line cut]" not in narrow[0]:  # a cut inside a line may fall inside a wide character
+        assert len(wide[0].encode()) == len(narrow[0].encode())
+
+
+def test_split_lines_drops_line_endings_only():
+    assert split_lines("a\r\nb\r\r\nc\r") == ["a", "b\r", "c"]
+    assert split_lines("a\nb\n") == ["a", "b"]
+    assert split_lines("a\rb\n\n") == ["a\rb", ""]
+    assert split_lines("") == []
+
+
+def test_a_file_is_read_whole_past_any_one_read_size(project: Path):
+    data = "".join(f"{i:07d} é\n" for i in range(200_000))  # 2 MB, beyond a pipe's chunk
+    (project / "src" / "big.txt").write_text(data)
+    text, key = read_regular_file(project / "src" / "big.txt", "src/big.txt", 4 << 20)
+    assert text == data
+    assert key[2] == len(data.encode())
 
 
 def test_read_without_end_line_says_the_file_goes_on(project: Path):
