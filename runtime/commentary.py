@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import atomic_write_text
+from runtime.canonical import indented_json
 from runtime.events import (
     BudgetExhausted,
     MissionAdmitted,
@@ -232,9 +233,9 @@ class CommentaryDelivery:
             "client rendered them (commentary_delivery.json)."
         )
 
-    def document(self, mission_id: str, run_id: str, recorded: int) -> dict[str, Any]:
-        """The commentary_delivery.json document."""
-        return {
+    def write(self, directory: Path, mission_id: str, run_id: str, recorded: int) -> Path:
+        """Write commentary_delivery.json into the mission's directory."""
+        document = {
             "mission_id": mission_id,
             "run_id": run_id,
             "trace_mode": self.mode.value,
@@ -245,12 +246,8 @@ class CommentaryDelivery:
             "consumer_observed": 0,
             "consumer": None,
         }
-
-    def write(self, directory: Path, mission_id: str, run_id: str, recorded: int) -> Path:
-        """Write commentary_delivery.json into the mission's directory."""
-        path = directory / DELIVERY_FILE
-        text = json.dumps(self.document(mission_id, run_id, recorded), indent=2) + "\n"
-        atomic_write_text(path, text, durable=False)
+        path = directory / DELIVERY_FILE  # ASCII names: as json.dumps(indent=2) spells it
+        atomic_write_text(path, indented_json(document, sort_keys=False) + "\n", durable=False)
         return path
 
 

@@ -17,11 +17,12 @@ a cheap lookup is poor value without being a capability failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fcntl
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.atomic import atomic_write_text
@@ -145,26 +146,34 @@ def check_earned(project_root: Path, resolution: Resolution) -> None:
 
 def record_mission(project_root: Path, record: RunRecord) -> None:
     """Fold a closed run into its profile's scorecard on disk (safe across processes)."""
-    profile = (record.route or {}).get("profile")
-    if not profile:
-        return
-    path = scorecard_path(project_root, profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        card = read_scorecard(project_root, profile) or Scorecard(profile=profile)
-        updated = fold_record(card, record)
-        if updated is not card:
-            atomic_write_text(path, updated.model_dump_json(indent=1) + "\n", durable=False)
+    if profile := (record.route or {}).get("profile"):
+        _update(project_root, profile, lambda card: fold_record(card, record))
 
 
 def record_canary(project_root: Path, profile: str, canary: str, matched: bool) -> None:
     """Note a burn-in replay of ``canary`` on ``profile``'s scorecard (the latest verdict)."""
+
+    def note(card: Scorecard) -> Scorecard:
+        return card.model_copy(update={"canaries": {**card.canaries, canary: matched}})
+
+    _update(project_root, profile, note, durable=True)
+
+
+def _update(
+    project_root: Path, profile: str, change: Callable[..., Scorecard], durable: bool = False
+) -> None:
+    """Write ``change(card)`` as the profile's card unless it is the card itself, holding the
+    flock on ``<card>.lock`` that every writer of the card takes (as filelock did, at 1%)."""
     path = scorecard_path(project_root, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         card = read_scorecard(project_root, profile) or Scorecard(profile=profile)
-        card = card.model_copy(update={"canaries": {**card.canaries, canary: matched}})
-        atomic_write_text(path, card.model_dump_json(indent=1) + "\n")
+        if (updated := change(card)) is not card:
+            atomic_write_text(path, updated.model_dump_json(indent=1) + "\n", durable=durable)
+    finally:
+        os.close(fd)  # which releases the flock
 
 
 def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
@@ -176,18 +185,13 @@ def rebuild_scorecards(project_root: Path) -> dict[str, Scorecard]:
         if card.canaries
     }
     for record in closed_records(project_root):
-        profile = (record.route or {}).get("profile")
-        if profile:
+        if profile := (record.route or {}).get("profile"):
             cards[profile] = fold_record(cards.get(profile) or Scorecard(profile=profile), record)
-    directory = Path(project_root) / SCORECARDS_DIR
-    for stale in directory.glob("*.json") if directory.is_dir() else ():
+    for stale in (Path(project_root) / SCORECARDS_DIR).glob("*.json"):
         if stale.stem not in cards:
             stale.unlink()
     for profile, card in cards.items():
-        path = scorecard_path(project_root, profile)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):  # the same lock record_mission takes
-            atomic_write_text(path, card.model_dump_json(indent=1) + "\n", durable=False)
+        _update(project_root, profile, lambda _, card=card: card)
     return cards
 
 
@@ -201,8 +205,7 @@ def read_scorecard(project_root: Path, profile: str) -> Scorecard | None:
 
 def read_scorecards(project_root: Path) -> list[Scorecard]:
     """Every scorecard on disk, by profile name."""
-    directory = Path(project_root) / SCORECARDS_DIR
-    names = sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+    names = sorted(p.stem for p in (Path(project_root) / SCORECARDS_DIR).glob("*.json"))
     return [card for name in names if (card := read_scorecard(project_root, name))]
 
 
@@ -222,8 +225,7 @@ def scorecard_path(project_root: Path, profile: str) -> Path:
 
 def closed_records(project_root: Path) -> Iterable[RunRecord]:
     """The RunRecord of every finalized run of the project, oldest first."""
-    runs = Path(project_root) / RUNS_DIR
-    for log_path in sorted(runs.glob("*/events.jsonl")) if runs.is_dir() else ():
+    for log_path in sorted((Path(project_root) / RUNS_DIR).glob("*/events.jsonl")):
         try:
             record = reduce(load_events(log_path))
         except (EventLogError, ValueError):

@@ -59,9 +59,7 @@ def mission_usage(record: RunRecord) -> MissionUsage:
     """The usage of the run ``record`` folds (an unfinished run counts as it stands)."""
     route = record.route or {}
     report = record.report.report if record.report else {}
-    review = (report.get("patch") or {}).get("review_markdown") if report else None
-    final_text = render_answer(report, review_markdown=review) if report else ""
-    review_tokens = estimate_tokens(final_text)
+    review_tokens = estimate_tokens(render_answer(report) if report else "")  # with its packet
     observed = record.budgets_used.observation_bytes
     displaced = observed // CHARS_PER_TOKEN + TOKENS_PER_TOOL_TURN * len(record.tool_calls)
     value, reasons = delegation_value(record.status, report, review_tokens, displaced)

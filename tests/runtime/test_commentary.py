@@ -149,6 +149,7 @@ async def test_delivery_counts_what_was_streamed_and_writes_its_file(tmp_path):
     assert path.name == DELIVERY_FILE
     document = json.loads(path.read_text())
     assert (document["sse_emitted"], document["consumer_observed"]) == (2, 0)
+    assert path.read_text() == json.dumps(document, indent=2) + "\n"
     record_consumer_observation(tmp_path, "codex app-server", 2)
     document = json.loads(path.read_text())
     assert (document["consumer_observed"], document["consumer"]) == (2, "codex app-server")

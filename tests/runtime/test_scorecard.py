@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ from runtime.scorecard import (
 )
 from runtime.settings import Settings
 
+REPO = Path(__file__).resolve().parents[2]
 ROUTE = Route(alias="mission-a3-kimi", profile="kimi", upstream_model="kimi-k2.6")
 
 
@@ -154,3 +158,45 @@ def test_a_profile_name_cannot_reach_outside_the_scorecards_folder(
 ) -> None:
     with pytest.raises(ValueError):
         scorecard_path(tmp_path, name)
+
+
+_CLOSER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from runtime.eventlog import load_events, run_log_path
+    from runtime.record import reduce
+    from runtime.scorecard import record_mission
+
+    project, go, run_ids = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+    records = [reduce(load_events(run_log_path(project, run_id))) for run_id in run_ids]
+    print("ready", flush=True)
+    while not go.exists():
+        time.sleep(0.001)
+    for record in records:
+        record_mission(project, record)
+    """
+)
+
+
+def test_two_processes_closing_missions_at_once_lose_none(tmp_path: Path) -> None:
+    for number in range(60):
+        run(tmp_path, number, claimed="COMPLETE", upheld="COMPLETE")
+    go = tmp_path / "go"
+    closers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLOSER, str(tmp_path), str(go)]
+            + [f"run-{number:03d}" for number in range(first, 60, 2)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for first in (0, 1)
+    ]
+    for closer in closers:  # both have their records in hand: the folds overlap
+        assert closer.stdout is not None and closer.stdout.readline() == "ready\n"
+    go.touch()
+    assert [closer.wait(timeout=60) for closer in closers] == [0, 0]
+    card = read_scorecard(tmp_path, "kimi")
+    assert sorted(card.runs) == [f"run-{number:03d}" for number in range(60)]
+    assert card.tiers["A3"].missions == 60
