@@ -115,27 +115,17 @@ async def _answer_json(
         async with asyncio.timeout(deadline_seconds + 1):
             result = await client.complete(resolution.chain, chat.body)
     except UpstreamError as exc:
-        return web.json_response(
-            error_body(
-                scrub(f"upstream failed ({exc.reason}): {exc}"),
-                code="upstream_error",
-                type_="server_error",
-            ),
-            status=502,
-        )
+        status, code = 502, "upstream_error"
+        message = scrub(f"upstream failed ({exc.reason}): {exc}")
     except TimeoutError:
-        return web.json_response(
-            error_body(
-                f"deadline of {deadline_seconds:g}s (REQUEST_DEADLINE_SECONDS) exceeded",
-                code="deadline_exceeded",
-                type_="server_error",
-            ),
-            status=504,
-        )
-    items, usage = _answer_of(result, chat.tools)
-    return json_answer(
-        EventStream(parsed.model, parsed.body).response("completed", output=items, usage=usage)
-    )
+        status, code = 504, "deadline_exceeded"
+        message = f"deadline of {deadline_seconds:g}s (REQUEST_DEADLINE_SECONDS) exceeded"
+    else:
+        items, usage = _answer_of(result, chat.tools)
+        events = EventStream(parsed.model, parsed.body)
+        return json_answer(events.response("completed", output=items, usage=usage))
+    body = error_body(message, code=code, type_="server_error")
+    return web.json_response(body, status=status)
 
 
 async def _relay_complete(
