@@ -93,7 +93,6 @@ async def run_mission(
             record_mission(
                 project_root, project_log(project_root, log, (journal.events, journal.record))
             )
-    review = result.report.get("patch", {}).get("review_markdown")
     recorded = journal.lines_emitted
     delivery.write(
         mission_dir(project_root, mission.mission_id), mission.mission_id, log.run_id, recorded
@@ -101,9 +100,7 @@ async def run_mission(
     return MissionOutcome(
         status=result.status,
         closure_reason=result.closure_reason,
-        final_text=render_answer(
-            result.report, review_markdown=review, delivery=delivery.status_line(recorded)
-        ),
+        final_text=render_answer(result.report, delivery=delivery.status_line(recorded)),
         report=result.report,
         usage=Usage(input_tokens=result.input_tokens, output_tokens=result.output_tokens),
         run_id=log.run_id,
