@@ -272,6 +272,8 @@ class MissionLoop:
 
     async def _step(self) -> None:
         forced = self._forced_final()
+        # Read before the turn: the record is current now, and the turn adds no tool call.
+        call_id = self.record.budgets_used.tool_calls + 1
         action, redacted = await self._next_action(forced)
         if action.action_type == "tool_call":
             if forced:
@@ -280,7 +282,7 @@ class MissionLoop:
                     _closure_reason(forced),
                     f"the model kept calling tools after exploration stopped ({forced})",
                 )
-            self._run_tool(action, redacted)
+            self._run_tool(call_id, action, redacted)
         elif action.action_type == "final_report":
             raise self._close_with_report(action, forced)
         else:
@@ -429,8 +431,7 @@ class MissionLoop:
             return turn_max_tokens(schema, self.max_tokens)
         return self.max_tokens
 
-    def _run_tool(self, action: Action, redacted: dict[str, Any]) -> None:
-        call_id = self.record.budgets_used.tool_calls + 1
+    def _run_tool(self, call_id: int, action: Action, redacted: dict[str, Any]) -> None:
         self.journal.add(
             ToolCallRequested(
                 call_id=call_id,
