@@ -160,10 +160,14 @@ def record_canary(project_root: Path, profile: str, canary: str, matched: bool) 
 
 
 def _update(
-    project_root: Path, profile: str, change: Callable[..., Scorecard], durable: bool = False
+    project_root: Path,
+    profile: str,
+    change: Callable[[Scorecard], Scorecard],
+    durable: bool = False,
 ) -> None:
     """Write ``change(card)`` as the profile's card unless it is the card itself, holding the
-    flock on ``<card>.lock`` that every writer of the card takes (as filelock did, at 1%)."""
+    flock on ``<card>.lock`` that every writer of the card takes (filelock's lock on that file,
+    without its 140 microseconds of bookkeeping)."""
     path = scorecard_path(project_root, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)

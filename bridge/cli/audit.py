@@ -38,6 +38,7 @@ from runtime.projections import (
     run_blobs,
 )
 from runtime.record import reduce
+from runtime.recovery import RunBusy, own_run
 
 _PROJECT = project_option("the project folder that holds .codex-oss/")
 
@@ -107,8 +108,11 @@ def audit_mission(mission_id: str, project: Path, as_json: bool, repair: bool) -
     checks = audit(project, mission_id, log_path)
     chain, drift = checks[0], checks[1]
     if repair and chain["ok"] and not drift["ok"]:  # the projections are caches of the log
-        with MissionEventLog.open(log_path) as log:
-            project_log(project, log)  # appends ProjectionWritten, as promote does
+        try:  # owned, so a running mission's fold never meets events it did not append
+            with own_run(log_path), MissionEventLog.open(log_path) as log:
+                project_log(project, log)  # appends ProjectionWritten, as promote does
+        except RunBusy:
+            raise click.ClickException(f"mission {mission_id} is still running") from None
         click.echo(f"repaired: {len(drift['problems'])} projection(s) re-rendered", err=True)
         checks = audit(project, mission_id, log_path)
     ok = all(check["ok"] for check in checks)

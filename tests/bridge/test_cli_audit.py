@@ -26,6 +26,7 @@ from runtime.events import (
 )
 from runtime.mission import Tier, compile_mission, template
 from runtime.projections import mission_dir, write_projections
+from runtime.recovery import own_run
 from tests.observations import observed_read
 
 CODEX_OSS = Path(sys.executable).with_name("codex-oss")
@@ -216,6 +217,17 @@ def test_audit_repair_leaves_a_broken_log_alone(tmp_path: Path) -> None:
     assert code == 1 and "repaired" not in output
     assert not (mission_dir(tmp_path, "m-1") / "report.json").exists()
     assert len(_lines(path)) == len(lines)
+
+
+def test_audit_repair_leaves_a_running_missions_log_alone(tmp_path: Path) -> None:
+    path = _mission_run(tmp_path)
+    (mission_dir(tmp_path, "m-1") / "report.json").unlink()
+    lines = _lines(path)
+    with own_run(path):  # as the runner holds it while the mission runs
+        code, output = _cli("audit-mission", "m-1", "--repair", "--project", str(tmp_path))
+    assert code == 1 and "still running" in output
+    assert not (mission_dir(tmp_path, "m-1") / "report.json").exists()
+    assert _lines(path) == lines
 
 
 def test_audit_reports_a_run_without_projections(tmp_path: Path) -> None:
